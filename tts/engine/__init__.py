@@ -1,0 +1,1 @@
+"""In-process Mandarin TTS engine: plain Python + torch, no Django imports."""
