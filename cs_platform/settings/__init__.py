@@ -1,0 +1,10 @@
+"""Settings: one env-driven base plus one module per integration (12-factor).
+
+Nothing is production-only: every difference between `make run`, tests and production
+comes from environment variables (see README "Configuration").
+"""
+
+from .api import *  # noqa: F403
+from .base import *  # noqa: F403
+from .realtime import *  # noqa: F403
+from .tts import *  # noqa: F403

@@ -1,0 +1,176 @@
+import os
+import subprocess
+import sys
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from cs_platform.settings.env import BASE_DIR
+
+# What settings_test put into the environment must not leak into "production" subprocesses.
+_TEST_ONLY_ENV = {
+    "SECRET_KEY",
+    "DEBUG",
+    "SECURE_SSL_REDIRECT",
+    "ALLOWED_HOSTS",
+    "CELERY_TASK_ALWAYS_EAGER",
+}
+
+
+def _production_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _TEST_ONLY_ENV}
+    env.update(overrides, DJANGO_SETTINGS_MODULE="cs_platform.settings")
+    return env
+
+
+def _django_setup_with(env_overrides: dict[str, str]) -> subprocess.CompletedProcess:
+    env = _production_env(**env_overrides)
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key():
+    result = _django_setup_with({"DEBUG": "0"})
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_settings_refuse_a_development_secret_key():
+    result = _django_setup_with({"DEBUG": "0", "SECRET_KEY": "django-insecure-abc"})
+
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_settings_start_with_a_real_secret_key():
+    result = _django_setup_with({"DEBUG": "0", "SECRET_KEY": "x" * 60})
+
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
+
+
+def test_a_typo_in_a_boolean_setting_is_refused():
+    result = _django_setup_with({"DEBUG": "ture"})
+
+    assert result.returncode != 0
+    assert "DEBUG must be one of" in result.stderr
+
+
+def test_check_deploy_is_clean_for_production_like_settings():
+    env = _production_env(
+        DEBUG="0", SECRET_KEY="prod-" + "k3y!" * 15, ALLOWED_HOSTS="cs.example.com"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_healthz_is_always_ok(client):
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_reports_database_and_redis(client):
+    response = client.get("/readyz")
+
+    assert response.status_code == 200, response.content
+    checks = response.json()["checks"]
+    assert checks["database"]["ok"] and checks["redis"]["ok"]
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(client, django_db_blocker):
+    with django_db_blocker.unblock():
+        original = dict(connection.settings_dict)
+        connection.close()
+        connection.settings_dict["PORT"] = 1  # nothing listens there
+        try:
+            response = client.get("/readyz")
+        finally:
+            connection.close()
+            connection.settings_dict.clear()
+            connection.settings_dict.update(original)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "not_ready"
+    assert body["checks"]["database"]["ok"] is False
+    assert body["checks"]["redis"]["ok"] is True
+
+
+def test_readyz_is_503_when_redis_is_unreachable(client, settings, django_db_blocker):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    with django_db_blocker.unblock():
+        response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["redis"]["ok"] is False
+
+
+def test_unknown_api_paths_get_the_json_envelope(client):
+    response = client.get("/api/does-not-exist/")
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {"code": "not_found", "message": response.json()["error"]["message"], "fields": {}}
+    }
+
+
+def test_unknown_pages_get_an_html_404(client):
+    response = client.get("/nope/", HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 404
+    assert b"<html" in response.content
+
+
+@pytest.mark.django_db
+def test_openapi_schema_and_docs_are_served(client):
+    schema = client.get(reverse("schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    docs = client.get(reverse("api-docs"))
+
+    assert schema.status_code == 200
+    assert b"/api/auth/wechat/" in schema.content
+    assert docs.status_code == 200
+
+
+def test_invalid_json_is_a_400_envelope(api_client):
+    response = api_client.post(
+        reverse("auth-wechat"), data="{not json", content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+
+
+def test_a_wrong_content_type_is_a_415_envelope(api_client):
+    response = api_client.post(reverse("auth-wechat"), data="code=1", content_type="text/plain")
+
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+@pytest.mark.django_db
+def test_pages_default_to_simplified_chinese(client):
+    response = client.get("/admin/login/")
+
+    assert response.status_code == 200
+    assert 'lang="zh-hans"' in response.content.decode()
+    assert "用户名" in response.content.decode()

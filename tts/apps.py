@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class TtsConfig(AppConfig):
+    name = "tts"
+    verbose_name = _("Speech synthesis")
+    default_auto_field = "django.db.models.BigAutoField"
