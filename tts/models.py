@@ -1,0 +1,174 @@
+"""TTS data: voices, emotion presets, the pronunciation lexicon, the clip cache, the audit trail."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+SPEED_RANGE = (0.5, 2.0)
+PITCH_RANGE = (-6.0, 6.0)  # semitones
+ENERGY_RANGE = (0.5, 1.5)
+PAUSE_RANGE = (0.5, 2.0)
+
+
+def _range_check(field: str, bounds: tuple[float, float]) -> models.CheckConstraint:
+    low, high = bounds
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__gte": low, f"{field}__lte": high}),
+        name=f"%(app_label)s_%(class)s_{field}_range",
+    )
+
+
+class Voice(models.Model):
+    engine_voice_id = models.CharField(_("engine voice id"), max_length=64, unique=True)
+    display_name = models.CharField(_("display name"), max_length=64)
+    is_default = models.BooleanField(_("default voice"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("voice")
+        verbose_name_plural = _("voices")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="tts_voice_one_default"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class EmotionPreset(models.Model):
+    """A named bundle of engine controls: the tone a reply is spoken in."""
+
+    name = models.SlugField(_("name"), max_length=32, unique=True)
+    label = models.CharField(_("Chinese label"), max_length=32)
+    speed = models.FloatField(_("speed"), default=1.0, help_text=_("0.5–2.0; above 1 is faster"))
+    pitch = models.FloatField(_("pitch (semitones)"), default=0.0, help_text=_("−6 to +6"))
+    energy = models.FloatField(_("energy"), default=1.0, help_text=_("0.5–1.5"))
+    pause = models.FloatField(_("pause scale"), default=1.0, help_text=_("0.5–2.0"))
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("emotion preset")
+        verbose_name_plural = _("emotion presets")
+        ordering = ["name"]
+        constraints = [
+            _range_check("speed", SPEED_RANGE),
+            _range_check("pitch", PITCH_RANGE),
+            _range_check("energy", ENERGY_RANGE),
+            _range_check("pause", PAUSE_RANGE),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.name})"
+
+
+class PronunciationEntry(models.Model):
+    """Admin lexicon: word -> toned pinyin, one syllable per character (e.g. 重庆 chong2 qing4)."""
+
+    word = models.CharField(_("word"), max_length=32, unique=True)
+    pinyin = models.CharField(_("pinyin"), max_length=200, help_text=_("e.g. chong2 qing4"))
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("pronunciation entry")
+        verbose_name_plural = _("pronunciation lexicon")
+        ordering = ["word"]
+
+    def __str__(self) -> str:
+        return f"{self.word} → {self.pinyin}"
+
+    @property
+    def syllables(self) -> list[str]:
+        return self.pinyin.split()
+
+
+class AudioFormat(models.TextChoices):
+    WAV = "wav", "WAV"
+    MP3 = "mp3", "MP3"
+    PCM = "pcm", "PCM"
+
+
+class AudioClip(models.Model):
+    """The audio cache. `cache_key` hashes everything that changes the sound (text after
+    normalisation, voice, controls, lexicon entries used, engine version), so an edit to any of
+    them makes a different key: stale clips are simply never looked up again, then pruned."""
+
+    cache_key = models.CharField(_("cache key"), max_length=64, unique=True)
+    text = models.TextField(_("normalised text"))
+    voice = models.ForeignKey(Voice, on_delete=models.PROTECT, related_name="clips")
+    emotion = models.CharField(_("emotion"), max_length=32, blank=True)
+    controls = models.JSONField(_("controls"), default=dict)
+    lexicon_fingerprint = models.CharField(max_length=64, blank=True)
+    engine_version = models.CharField(_("engine version"), max_length=64)
+    file = models.FileField(_("file"), upload_to="clips/%Y/%m/")
+    format = models.CharField(_("format"), max_length=8, choices=AudioFormat.choices)
+    sample_rate = models.PositiveIntegerField(_("sample rate"), default=24000)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"))
+    size_bytes = models.PositiveIntegerField(_("size (bytes)"))
+    hit_count = models.PositiveIntegerField(_("hits"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("audio clip")
+        verbose_name_plural = _("audio clips")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.text[:20]} [{self.emotion or '-'}] {self.format}"
+
+
+class SynthesisSource(models.TextChoices):
+    API = "api", _("API")
+    REPLY = "reply", _("reply")
+    PRECOMPUTE = "precompute", _("precompute")
+    PREVIEW = "preview", _("preview")
+    STREAM = "stream", _("stream")
+    CLI = "cli", _("command line")
+
+
+class SynthesisStatus(models.TextChoices):
+    OK = "ok", _("ok")
+    FAILED = "failed", _("failed")
+    REJECTED = "rejected", _("rejected")
+
+
+class SynthesisRecord(models.Model):
+    """One row per synthesis request (audit). Keeps an excerpt and a digest, not the full text."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="synthesis_records", verbose_name=_("user"),
+    )
+    api_key_name = models.CharField(_("API key"), max_length=64, blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=SynthesisSource.choices)
+    text_excerpt = models.CharField(_("text excerpt"), max_length=40)
+    text_digest = models.CharField(_("text digest"), max_length=64, db_index=True)
+    text_length = models.PositiveIntegerField(_("text length"), default=0)
+    voice = models.CharField(_("voice"), max_length=64, blank=True)
+    emotion = models.CharField(_("emotion"), max_length=32, blank=True)
+    controls = models.JSONField(_("controls"), default=dict)
+    cache_hit = models.BooleanField(_("cache hit"), default=False)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), default=0)
+    status = models.CharField(_("status"), max_length=16, choices=SynthesisStatus.choices)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    clip = models.ForeignKey(AudioClip, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("synthesis record")
+        verbose_name_plural = _("synthesis records")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.source} {self.status}"
