@@ -259,3 +259,30 @@ def test_fp16_close_to_fp32(model, fixture):
     assert (out.durations != ref.durations).sum() <= 3
     if torch.equal(out.durations, ref.durations):
         assert (out.mel.float() - ref.mel).abs().max() < 0.25
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_cpu_and_is_deterministic(model, fixture):
+    ids = [_ids(fixture, 0), _ids(fixture, 2)]
+    ref = _run(model, ids)
+    gpu = FastSpeech2().eval()
+    gpu.load_state_dict(model.state_dict())
+    gpu = gpu.cuda()
+    dev_ids = [x.cuda() for x in ids]
+    cuda_ctl = {
+        "speed": torch.ones(2, device="cuda"),
+        "f0_scale": torch.ones(2, device="cuda"),
+        "f0_shift": torch.zeros(2, device="cuda"),
+        "energy_scale": torch.ones(2, device="cuda"),
+    }
+    batch = torch.nn.utils.rnn.pad_sequence(dev_ids, batch_first=True)
+    lengths = torch.tensor([len(x) for x in ids], device="cuda")
+    with torch.no_grad():
+        a = gpu(batch, lengths, **cuda_ctl)
+        b = gpu(batch, lengths, **cuda_ctl)
+    assert torch.equal(a.mel, b.mel)
+    if torch.equal(a.durations.cpu(), ref.durations):
+        torch.testing.assert_close(a.mel.cpu(), ref.mel, atol=1e-3, rtol=0)
+    with torch.no_grad():
+        h = gpu.half()(batch, lengths, **cuda_ctl)
+    assert h.mel.dtype == torch.float16 and torch.isfinite(h.mel).all()
