@@ -18,6 +18,7 @@ syllable (女儿, 婴儿, ...).
 """
 
 import logging
+import re
 from dataclasses import dataclass
 
 from pypinyin import Style
@@ -47,6 +48,14 @@ _NUMERAL = frozenset("零〇幺一二两三四五六七八九十百千万亿点�
 _ORDINAL_NEXT = frozenset("月号日楼")
 
 
+_VALID = re.compile(r"^[a-zü]+[1-5]?$")
+
+
+def _char_pinyin(ch: str) -> str | None:
+    item = _PINYIN.pinyin(ch, style=Style.TONE3, errors=lambda c: ["_"] * len(c))
+    return item[0][0] if item and item[0] and _VALID.match(item[0][0]) else None
+
+
 @dataclass
 class Syllable:
     char: str
@@ -67,13 +76,14 @@ def run_to_syllables(run: str, lexicon: PhraseTable, *, sandhi: bool = True) -> 
     """Pinyin for one run of hanzi (no punctuation inside). Characters without
     any reading are dropped (logged once each)."""
     words = list(seg.cut(run))
-    raw = _PINYIN.pinyin(words, style=Style.TONE3, errors=lambda chars: [None] * len(chars))
-    pinyins: list[str | None] = [item[0] if item else None for item in raw]
+    # Characters without a reading come back as "_" (plus the neutral-tone
+    # mixin's "5") and are dropped below; one output item per character.
+    raw = _PINYIN.pinyin(words, style=Style.TONE3, errors=lambda chars: ["_"] * len(chars))
+    pinyins: list[str | None] = [
+        item[0] if item and _VALID.match(item[0]) else None for item in raw
+    ]
     if len(pinyins) != len(run):  # pypinyin contract broken: fall back per char
-        pinyins = [
-            (_PINYIN.pinyin(c, style=Style.TONE3, errors=lambda x: [None])[0] or [None])[0]
-            for c in run
-        ]
+        pinyins = [_char_pinyin(c) for c in run]
     locked = [False] * len(run)
     for start, sylls in CURATED_TABLE.matches(run):
         pinyins[start : start + len(sylls)] = sylls
