@@ -231,7 +231,7 @@ def test_context_bound_holds(model, ref):
 
 def test_padded_batch_equals_unbatched(model, ref):
     real = torch.from_numpy(ref["real_mel"][0])
-    lens = [100, 71, 40, 12]
+    lens = [75, 52, 30, 12]
     t = max(lens)
     gen = torch.Generator().manual_seed(0)
     # Pad with junk on purpose: the result must not depend on what the padding holds.
@@ -264,14 +264,16 @@ def test_rejects_too_short_and_bad_lengths(model):
 
 
 def test_fp16_cpu_close_to_fp32(model, ref):
-    mel = torch.from_numpy(ref["real_mel"][:, :60])
+    # fp16 convs are slow on CPU (no fast kernels), so keep this input short.
+    mel = torch.from_numpy(ref["real_mel"][:, 40:70])
     ref32 = _vocode(model, mel)[0]
     half = MultiBandMelGAN().eval()
     half.load_state_dict(model.state_dict())
     half = half.half()
     out = _vocode(half, mel)
     assert out.dtype == np.float32  # PQMF runs in fp32 whatever the module dtype
-    assert _snr_db(ref32, out[0]) > 20
+    # Measured ~52 dB on the full real mel: far below the TFLite graph's own int8 noise.
+    assert _snr_db(ref32, out[0]) > 40
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -287,4 +289,4 @@ def test_cuda_fp32_and_fp16(model, ref):
         out16 = gpu.half()(mel.cuda()).float().cpu().numpy()[0]
     assert np.array_equal(out32, again)
     assert np.abs(out32 - cpu).max() < 1e-3
-    assert _snr_db(cpu, out16) > 20
+    assert _snr_db(cpu, out16) > 40
