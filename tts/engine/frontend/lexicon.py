@@ -30,6 +30,14 @@ CURATED_PHRASES: dict[str, tuple[str, ...]] = {
     "差价": ("cha1", "jia4"),
     "当天": ("dang1", "tian1"),
     "当日": ("dang1", "ri4"),
+    # 为 meaning "is" (wei2) after an amount noun; pypinyin reads wei4
+    "金额为": ("jin1", "e2", "wei2"),
+    "价格为": ("jia4", "ge2", "wei2"),
+    "重量为": ("zhong4", "liang4", "wei2"),
+    "运费为": ("yun4", "fei4", "wei2"),
+    "时间为": ("shi2", "jian1", "wei2"),
+    "改为": ("gai3", "wei2"),
+    "分为": ("fen1", "wei2"),
     # structural particle 地 after an adverbial (pypinyin: di4)
     "耐心地": ("nai4", "xin1", "de5"),
     "认真地": ("ren4", "zhen1", "de5"),

@@ -146,7 +146,8 @@ def _sub_groups(m: re.Match[str]) -> str:
 # --- amounts, dates, times ------------------------------------------------
 
 _CURRENCY_PREFIX = {"¥": "元", "￥": "元", "$": "美元", "€": "欧元", "£": "英镑"}
-_MONEY_PREFIX = _rx(r"([¥￥$€£])\s*(-?\d+(?:,\d{3})*(?:\.\d+)?)\s*(万|亿)?")
+# "¥199.5元" is common too: the redundant 元 is swallowed.
+_MONEY_PREFIX = _rx(r"([¥￥$€£])\s*(-?\d+(?:,\d{3})*(?:\.\d+)?)\s*(万|亿)?(?:\s*元(?!/))?")
 _MONEY_SUFFIX = _rx(r"(?<![\d.])(\d+(?:,\d{3})*(?:\.\d+)?)\s*(元|块钱|块|RMB|rmb|CNY)")
 _THOUSANDS = _rx(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d,])")
 
