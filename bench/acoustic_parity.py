@@ -188,33 +188,46 @@ def compare() -> None:
     model.load_state_dict(acoustic_state_dict_from_tflite(tensors))
     fx = np.load(FIXTURE)
     one = torch.ones(1)
-    for n in range(int(fx["n"])):
-        ids = torch.from_numpy(fx[f"ids_{n}"]).unsqueeze(0)
-        with torch.no_grad():
-            out = model(
-                ids,
-                torch.tensor([ids.shape[1]]),
-                speed=one,
-                f0_scale=one,
-                f0_shift=torch.zeros(1),
-                energy_scale=one,
-            )
-        dur = out.durations[0].numpy()
-        for mode in ("float", "hybrid"):
-            ref_d = fx[f"{mode}_durations_{n}"]
-            line = (
-                f"[{n}] vs TFLite-{mode:6s}: durations differ at {int((dur != ref_d).sum())}/{dur.size} "
-                f"tokens (max |dd| {int(np.abs(dur - ref_d).max())}), "
-                f"f0 max|err| {np.abs(out.f0[0].numpy() - fx[f'{mode}_f0_{n}']).max():.2e}, "
-                f"energy max|err| {np.abs(out.energy[0].numpy() - fx[f'{mode}_energy_{n}']).max():.2e}"
-            )
-            ref_mel = fx[f"{mode}_mel_{n}"].astype(np.float32)
-            if (dur == ref_d).all():
-                err = np.abs(out.mel[0].numpy() - ref_mel)
-                line += f", mel max|err| {err.max():.2e} mean {err.mean():.2e}"
-            else:
-                line += ", mel not compared (frame counts differ)"
-            print(line)
+    exact = model.position_table.clone()
+    file_table = torch.from_numpy(tensors["embeddings/position_embeddings/Gather/resource"])
+    # Default model: exact sinusoid. "file-table": the int8 copy stored in the
+    # .tflite, which isolates porting errors from that deliberate deviation.
+    for table_name, table in (("exact-sinusoid", exact), ("file-table", file_table)):
+        model.position_table.copy_(table)
+        print(f"--- torch with {table_name} position table")
+        for n in range(int(fx["n"])):
+            _compare_one(model, fx, n, one)
+
+
+def _compare_one(model, fx, n: int, one) -> None:
+    import torch
+
+    ids = torch.from_numpy(fx[f"ids_{n}"]).unsqueeze(0)
+    with torch.no_grad():
+        out = model(
+            ids,
+            torch.tensor([ids.shape[1]]),
+            speed=one,
+            f0_scale=one,
+            f0_shift=torch.zeros(1),
+            energy_scale=one,
+        )
+    dur = out.durations[0].numpy()
+    for mode in ("float", "hybrid"):
+        ref_d = fx[f"{mode}_durations_{n}"]
+        line = (
+            f"[{n}] vs TFLite-{mode:6s}: durations differ at {int((dur != ref_d).sum())}/{dur.size} "
+            f"tokens (max |dd| {int(np.abs(dur - ref_d).max())}), "
+            f"f0 max|err| {np.abs(out.f0[0].numpy() - fx[f'{mode}_f0_{n}']).max():.2e}, "
+            f"energy max|err| {np.abs(out.energy[0].numpy() - fx[f'{mode}_energy_{n}']).max():.2e}"
+        )
+        ref_mel = fx[f"{mode}_mel_{n}"].astype(np.float32)
+        if (dur == ref_d).all():
+            err = np.abs(out.mel[0].numpy() - ref_mel)
+            line += f", mel max|err| {err.max():.2e} mean {err.mean():.2e}"
+        else:
+            line += ", mel not compared (frame counts differ)"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -246,6 +246,14 @@ class FastSpeech2(nn.Module):
         energy_scale: Tensor,
         duration_scale: Tensor | None = None,
     ) -> AcousticOutput:
+        """Phoneme ids ``[B, L]`` (padded; ``lengths`` [B]) to normalised mels.
+
+        ``speed`` [B] multiplies durations (> 1 is slower). ``f0_scale`` /
+        ``f0_shift`` [B] act on the z-normalised token f0 (``f0 * scale + shift``),
+        ``energy_scale`` [B] on the token energy. ``duration_scale`` [B, L]
+        multiplies single tokens' durations before rounding (e.g. pauses).
+        Raises :class:`AcousticLengthError` above ``max_positions`` tokens/frames.
+        """
         cfg = self.config
         b, n = ids.shape
         if n > cfg.max_positions:
