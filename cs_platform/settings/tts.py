@@ -4,6 +4,11 @@ from .env import VAR_DIR, env
 
 TTS_MODEL_DIR = env.path("TTS_MODEL_DIR", default=VAR_DIR / "models")
 TTS_DEVICE = env.str("TTS_DEVICE", default="auto")  # auto | cpu | cuda
-TTS_ENGINE = env.str("TTS_ENGINE", default="tts.adapters.BakerEngineAdapter")
 TTS_MAX_TEXT_CHARS = env.int("TTS_MAX_TEXT_CHARS", default=2000)
 TTS_TARGET_LUFS = env.float("TTS_TARGET_LUFS", default=-20.0)
+TTS_ENGINE = env.str("TTS_ENGINE", default="tts.adapters.baker_engine_factory")
+TTS_NUM_THREADS = env.int("TTS_NUM_THREADS", default=0) or None
+TTS_CLIP_FORMAT = env.str("TTS_CLIP_FORMAT", default="mp3")
+TTS_AUDIO_URL_TTL_SECONDS = env.int("TTS_AUDIO_URL_TTL_SECONDS", default=3600)
+TTS_RATE_LIMIT = env.str("TTS_RATE_LIMIT", default="10/m")
+READINESS_EXTRA_CHECKS = {"tts": "tts.adapters.engine_status"}

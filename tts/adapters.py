@@ -1,0 +1,67 @@
+"""The thin adapter between Django settings and the engine: one engine per process.
+
+Loaded lazily on first use (or at Celery worker start, see tts/signals.py), never at import:
+a web process that never speaks never pays for the model, and a forked worker never inherits
+a CUDA context.
+"""
+
+import logging
+import threading
+from pathlib import Path
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from tts.engine.interface import SpeechEngine
+from tts.engine.synthesizer import EngineConfig, EngineUnavailable, load
+from tts.installer import voice_dir
+
+logger = logging.getLogger(__name__)
+
+_engine: SpeechEngine | None = None
+_engine_error: str | None = None
+_lock = threading.Lock()
+
+
+def baker_engine_factory() -> SpeechEngine:
+    return load(
+        EngineConfig(
+            model_dir=voice_dir(Path(settings.TTS_MODEL_DIR)),
+            device=settings.TTS_DEVICE,
+            target_lufs=settings.TTS_TARGET_LUFS,
+            max_text_chars=settings.TTS_MAX_TEXT_CHARS,
+            num_threads=settings.TTS_NUM_THREADS,
+        )
+    )
+
+
+def get_engine() -> SpeechEngine:
+    """The process's engine; raises EngineUnavailable (with the reason) if it cannot load."""
+    global _engine, _engine_error
+    if _engine is not None:
+        return _engine
+    with _lock:
+        if _engine is None:
+            try:
+                _engine = import_string(settings.TTS_ENGINE)()
+                _engine_error = None
+            except EngineUnavailable as exc:
+                _engine_error = str(exc)
+                logger.error("TTS engine unavailable: %s", exc)
+                raise
+    return _engine
+
+
+def reset_engine() -> None:
+    """Forget the loaded engine (tests, or after reinstalling the model)."""
+    global _engine, _engine_error
+    with _lock:
+        _engine, _engine_error = None, None
+
+
+def engine_status() -> dict:
+    """For /readyz: loads the engine if needed, so readiness means 'can speak now'."""
+    try:
+        return {"ok": True, **get_engine().status()}
+    except EngineUnavailable as exc:
+        return {"ok": False, "detail": str(exc)[:200]}

@@ -1,0 +1,166 @@
+"""Speech API: direct TTS, catalogue, and the signed clip media view."""
+
+import base64
+
+from django.conf import settings
+from django.http import FileResponse, HttpResponse
+from django.utils.decorators import method_decorator
+from django_ratelimit.decorators import ratelimit
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cs_platform.api.errors import ServiceUnavailable, error_body
+from tts import selectors, services
+from tts.engine.audio import AUDIO_FORMATS, CONTENT_TYPES
+from tts.models import PITCH_RANGE, SPEED_RANGE, EmotionPreset, SynthesisSource, Voice
+
+
+def client_ip(request) -> str | None:
+    # Behind the proxy the real address is the last hop it appended; REMOTE_ADDR otherwise.
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    return (
+        forwarded.split(",")[-1].strip() if forwarded else request.META.get("REMOTE_ADDR")
+    ) or None
+
+
+def _tts_rate(group, request) -> str:
+    return settings.TTS_RATE_LIMIT
+
+
+def audio_response(result: services.SpeechResult, *, encoding: str) -> HttpResponse:
+    clip = result.clip
+    headers = {
+        "X-Cache": "hit" if result.cache_hit else "miss",
+        "X-Audio-Duration-Ms": str(clip.duration_ms),
+    }
+    with clip.file.open("rb") as handle:
+        data = handle.read()
+    if encoding == "base64":
+        return Response(
+            {
+                "format": clip.format,
+                "content_type": CONTENT_TYPES[clip.format],
+                "duration_ms": clip.duration_ms,
+                "sample_rate": clip.sample_rate,
+                "cache_hit": result.cache_hit,
+                "audio_base64": base64.b64encode(data).decode(),
+            },
+            headers=headers,
+        )
+    response = HttpResponse(data, content_type=CONTENT_TYPES[clip.format], headers=headers)
+    response["Content-Length"] = str(len(data))
+    return response
+
+
+class SpeechInputSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=2000, trim_whitespace=False)
+    voice = serializers.SlugRelatedField(
+        slug_field="engine_voice_id", queryset=Voice.objects.filter(is_active=True), required=False
+    )
+    emotion = serializers.SlugRelatedField(
+        slug_field="name", queryset=EmotionPreset.objects.all(), required=False
+    )
+    speed = serializers.FloatField(
+        min_value=SPEED_RANGE[0], max_value=SPEED_RANGE[1], required=False
+    )
+    pitch = serializers.FloatField(
+        min_value=PITCH_RANGE[0], max_value=PITCH_RANGE[1], required=False
+    )
+    format = serializers.ChoiceField(choices=AUDIO_FORMATS, default="mp3")
+    encoding = serializers.ChoiceField(choices=["binary", "base64"], default="binary")
+
+
+class SpeechBase64OutputSerializer(serializers.Serializer):
+    format = serializers.CharField()
+    content_type = serializers.CharField()
+    duration_ms = serializers.IntegerField()
+    sample_rate = serializers.IntegerField()
+    cache_hit = serializers.BooleanField()
+    audio_base64 = serializers.CharField()
+
+
+def speech_for_request(request, data: dict, *, source: str, api_key_name: str = ""):
+    """Shared by /api/tts/ and /v1/audio/speech: controls -> one service call -> errors mapped."""
+    try:
+        controls = services.speech_stream_controls(
+            preset=data.get("emotion"), speed=data.get("speed"), pitch=data.get("pitch")
+        )
+        return services.speech_clip_get_or_create(
+            text=data["text"],
+            preset=data.get("emotion"),
+            voice=data.get("voice"),
+            controls=controls,
+            fmt=data["format"],
+            source=source,
+            user=request.user,
+            client_ip=client_ip(request),
+            api_key_name=api_key_name,
+        )
+    except services.SpeechTextRejected as exc:
+        raise exceptions.ValidationError({"text": [exc.message]}, code=exc.code) from exc
+    except services.SpeechSynthesisFailed as exc:
+        raise ServiceUnavailable(
+            "语音合成暂不可用，请稍后再试 / Speech synthesis is unavailable.",
+            "tts_unavailable",
+            retry_after=10,
+        ) from exc
+
+
+@method_decorator(ratelimit(key="user_or_ip", rate=_tts_rate, block=True), name="post")
+class SpeechCreateApi(APIView):
+    @extend_schema(
+        request=SpeechInputSerializer,
+        responses={
+            (200, "audio/mpeg"): OpenApiResponse(OpenApiTypes.BINARY, description="audio"),
+            (200, "application/json"): SpeechBase64OutputSerializer,
+        },
+        summary="Synthesise speech (served from the clip cache when possible)",
+    )
+    def post(self, request):
+        serializer = SpeechInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = speech_for_request(request, serializer.validated_data, source=SynthesisSource.API)
+        return audio_response(result, encoding=serializer.validated_data["encoding"])
+
+
+class VoiceOutputSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="engine_voice_id")
+
+    class Meta:
+        model = Voice
+        fields = ["id", "display_name", "is_default"]
+
+
+class EmotionOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EmotionPreset
+        fields = ["name", "label", "speed", "pitch", "energy", "pause", "description"]
+
+
+class VoiceListApi(APIView):
+    @extend_schema(responses={200: VoiceOutputSerializer(many=True)})
+    def get(self, request):
+        return Response(VoiceOutputSerializer(selectors.voice_list(), many=True).data)
+
+
+class EmotionListApi(APIView):
+    @extend_schema(responses={200: EmotionOutputSerializer(many=True)})
+    def get(self, request):
+        return Response(EmotionOutputSerializer(selectors.emotion_preset_list(), many=True).data)
+
+
+def clip_media(request, token: str):
+    """Serve a clip by its signed, expiring token. No auth: the token is the capability (an
+    <audio> element cannot send a JWT); there is no way to list or guess other clips."""
+    from django.http import JsonResponse
+
+    clip = selectors.clip_from_token(token)
+    if clip is None:
+        return JsonResponse(error_body("not_found", "Audio not found or link expired."), status=404)
+    response = FileResponse(clip.file.open("rb"), content_type=CONTENT_TYPES[clip.format])
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,0 +1,81 @@
+"""Speech reads: default voice, the current lexicon (shared across processes), signed clip URLs."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
+from django.urls import reverse
+
+from tts.models import AudioClip, EmotionPreset, PronunciationEntry, Voice
+
+LEXICON_VERSION_KEY = "tts:lexicon:version"
+_CLIP_SALT = "tts.clip-url"
+
+_lexicon_lock = threading.Lock()
+_lexicon_cache: dict = {"version": None, "entries": {}}
+
+
+def voice_default() -> Voice:
+    voice = Voice.objects.filter(is_default=True, is_active=True).first()
+    return (
+        voice
+        or Voice.objects.filter(is_active=True).order_by("pk").first()
+        or Voice.objects.get(engine_voice_id="baker")
+    )
+
+
+def voice_list():
+    return Voice.objects.filter(is_active=True).order_by("-is_default", "display_name")
+
+
+def emotion_preset_list():
+    return EmotionPreset.objects.order_by("name")
+
+
+def lexicon_version() -> int:
+    try:
+        return int(cache.get(LEXICON_VERSION_KEY) or 0)
+    except Exception:  # cache down: fall back to reading the table every time
+        return -1
+
+
+def lexicon_current() -> dict[str, list[str]]:
+    """Word -> pinyin syllables. Cached per process and invalidated through a version number
+    in the shared cache, so an admin edit reaches every worker without a restart."""
+    version = lexicon_version()
+    if version >= 0 and _lexicon_cache["version"] == version:
+        return _lexicon_cache["entries"]
+    entries = {e.word: e.syllables for e in PronunciationEntry.objects.all()}
+    with _lexicon_lock:
+        _lexicon_cache.update(version=version, entries=entries)
+    return entries
+
+
+def clip_token(clip: AudioClip, *, ttl_seconds: int | None = None) -> str:
+    ttl = ttl_seconds or settings.TTS_AUDIO_URL_TTL_SECONDS
+    payload = {"c": clip.pk, "k": clip.cache_key[:16], "x": int(time.time()) + ttl}
+    return signing.dumps(payload, salt=_CLIP_SALT)
+
+
+def clip_from_token(token: str) -> AudioClip | None:
+    """The clip a signed token names, or None if tampered with, expired or gone."""
+    try:
+        data = signing.loads(token, salt=_CLIP_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or int(data.get("x", 0)) < time.time():
+        return None
+    clip = AudioClip.objects.filter(pk=data.get("c")).first()
+    if clip is None or not clip.cache_key.startswith(str(data.get("k"))):
+        return None
+    return clip
+
+
+def clip_url(clip: AudioClip, *, ttl_seconds: int | None = None) -> str:
+    """An unguessable, expiring URL for the clip: the signed token names the clip and the
+    expiry time, and the media view checks both. The media folder itself is never served."""
+    return reverse("tts-clip", kwargs={"token": clip_token(clip, ttl_seconds=ttl_seconds)})

@@ -1,0 +1,380 @@
+"""Speech writes: render (or reuse) audio clips, record every request in the audit trail."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from tts.adapters import get_engine
+from tts.engine import audio
+from tts.engine.frontend import TextValidationError, lexicon_fingerprint, normalise_text
+from tts.engine.synthesizer import ControlError, Controls, EngineUnavailable, SpeechAudio
+from tts.models import (
+    AudioClip,
+    EmotionPreset,
+    SynthesisRecord,
+    SynthesisSource,
+    SynthesisStatus,
+    Voice,
+)
+from tts.selectors import lexicon_current, voice_default
+
+logger = logging.getLogger(__name__)
+
+SpeechControls = Controls  # the name callers outside the engine use
+
+
+class SpeechTextRejected(Exception):
+    """The text (or a control) cannot be spoken: a client error, never retried."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class SpeechSynthesisFailed(Exception):
+    """The engine is unavailable or crashed: a server-side failure, worth retrying later."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SpeechResult:
+    clip: AudioClip
+    cache_hit: bool
+
+
+@dataclass(frozen=True)
+class _Request:
+    """Everything that determines the sound of one clip, and its cache key."""
+
+    text: str  # normalised
+    voice: Voice
+    emotion: str
+    controls: Controls
+    fmt: str
+    lexicon: dict[str, list[str]]
+    engine_version: str
+
+    @property
+    def lexicon_fingerprint(self) -> str:
+        return lexicon_fingerprint(self.lexicon)
+
+    @property
+    def cache_key(self) -> str:
+        material = json.dumps(
+            {
+                "text": self.text,
+                "voice": self.voice.engine_voice_id,
+                "controls": self.controls.as_dict(),
+                "format": self.fmt,
+                "lexicon": self.lexicon_fingerprint,
+                "engine": self.engine_version,
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(material.encode()).hexdigest()
+
+
+def controls_for_preset(preset: EmotionPreset | None) -> Controls:
+    if preset is None:
+        return Controls()
+    return Controls(
+        speed=preset.speed, pitch=preset.pitch, energy=preset.energy, pause=preset.pause
+    )
+
+
+def _lexicon_for(text: str) -> dict[str, list[str]]:
+    # Only the entries that occur in the text go into the key: editing 重庆 must not
+    # invalidate every clip, only the ones that say 重庆.
+    return {word: pinyin for word, pinyin in lexicon_current().items() if word in text}
+
+
+def _build_request(
+    *,
+    text: str,
+    voice: Voice | None,
+    preset: EmotionPreset | None,
+    controls: Controls | None,
+    fmt: str,
+) -> _Request:
+    if fmt not in audio.AUDIO_FORMATS:
+        raise SpeechTextRejected("invalid_format", f"format must be one of {audio.AUDIO_FORMATS}")
+    if not isinstance(text, str) or not text.strip():
+        raise SpeechTextRejected("empty", "文本为空 / The text is empty.")
+    if len(text) > settings.TTS_MAX_TEXT_CHARS:
+        raise SpeechTextRejected(
+            "too_long", f"文本过长（最多 {settings.TTS_MAX_TEXT_CHARS} 字）/ The text is too long."
+        )
+    try:
+        engine = get_engine()
+    except EngineUnavailable as exc:
+        raise SpeechSynthesisFailed(f"engine unavailable: {exc}") from exc
+    normalised = normalise_text(text).strip()
+    return _Request(
+        text=normalised,
+        voice=voice or voice_default(),
+        emotion=preset.name if preset else "",
+        controls=controls or controls_for_preset(preset),
+        fmt=fmt,
+        lexicon=_lexicon_for(normalised),
+        engine_version=engine.engine_version,
+    )
+
+
+def _record(
+    *,
+    text: str,
+    request: _Request | None,
+    source: str,
+    user,
+    client_ip: str | None,
+    api_key_name: str,
+    started: float,
+    status: str,
+    cache_hit: bool = False,
+    error: str = "",
+    clip: AudioClip | None = None,
+    emotion: str = "",
+) -> SynthesisRecord:
+    return SynthesisRecord.objects.create(
+        user=user if getattr(user, "is_authenticated", False) else None,
+        api_key_name=api_key_name,
+        source=source,
+        # An excerpt for recognising the request in the audit log; the digest for matching.
+        text_excerpt=text[:20],
+        text_digest=hashlib.sha256(text.encode()).hexdigest(),
+        text_length=len(text),
+        voice=request.voice.engine_voice_id if request else "",
+        emotion=request.emotion if request else emotion,
+        controls=request.controls.as_dict() if request else {},
+        cache_hit=cache_hit,
+        latency_ms=int((time.perf_counter() - started) * 1000),
+        status=status,
+        error=error[:300],
+        client_ip=client_ip,
+        clip=clip,
+    )
+
+
+def _clip_lookup(cache_key: str) -> AudioClip | None:
+    clip = AudioClip.objects.select_related("voice").filter(cache_key=cache_key).first()
+    if clip is not None:
+        AudioClip.objects.filter(pk=clip.pk).update(
+            hit_count=F("hit_count") + 1, last_used_at=timezone.now()
+        )
+    return clip
+
+
+def _clip_store(request: _Request, speech: SpeechAudio) -> AudioClip:
+    data = audio.encode(speech.samples, sample_rate=speech.sample_rate, fmt=request.fmt)
+    key = request.cache_key
+    clip = AudioClip(
+        cache_key=key,
+        text=request.text,
+        voice=request.voice,
+        emotion=request.emotion,
+        controls=request.controls.as_dict(),
+        lexicon_fingerprint=request.lexicon_fingerprint,
+        engine_version=request.engine_version,
+        format=request.fmt,
+        sample_rate=speech.sample_rate,
+        duration_ms=speech.duration_ms,
+        size_bytes=len(data),
+    )
+    clip.file.save(f"{key[:2]}/{key}.{request.fmt}", ContentFile(data), save=False)
+    try:
+        with transaction.atomic():
+            clip.save()
+    except IntegrityError:
+        # Another worker rendered the same clip first: keep theirs, drop our file.
+        clip.file.delete(save=False)
+        return AudioClip.objects.get(cache_key=key)
+    return clip
+
+
+def speech_clip_get_or_create(
+    *,
+    text: str,
+    preset: EmotionPreset | None = None,
+    voice: Voice | None = None,
+    controls: Controls | None = None,
+    fmt: str | None = None,
+    source: str = SynthesisSource.API,
+    user=None,
+    client_ip: str | None = None,
+    api_key_name: str = "",
+) -> SpeechResult:
+    """Serve a clip from the cache or synthesise it. Every call lands in the audit trail."""
+    started = time.perf_counter()
+    fmt = fmt or settings.TTS_CLIP_FORMAT
+    audit = dict(
+        text=text if isinstance(text, str) else "",
+        source=source,
+        user=user,
+        client_ip=client_ip,
+        api_key_name=api_key_name,
+        started=started,
+    )
+    request = None
+    try:
+        request = _build_request(text=text, voice=voice, preset=preset, controls=controls, fmt=fmt)
+        clip = _clip_lookup(request.cache_key)
+        if clip is not None:
+            _record(**audit, request=request, status=SynthesisStatus.OK, cache_hit=True, clip=clip)
+            return SpeechResult(clip, cache_hit=True)
+        speech = get_engine().synthesize(
+            text, controls=request.controls, lexicon=request.lexicon or None
+        )
+        clip = _clip_store(request, speech)
+    except SpeechTextRejected as exc:
+        _record(**audit, request=request, status=SynthesisStatus.REJECTED, error=exc.code)
+        raise
+    except TextValidationError as exc:
+        _record(**audit, request=request, status=SynthesisStatus.REJECTED, error=exc.code)
+        raise SpeechTextRejected(exc.code, str(exc)) from exc
+    except SpeechSynthesisFailed as exc:
+        _record(**audit, request=request, status=SynthesisStatus.FAILED, error=exc.reason)
+        raise
+    except Exception as exc:
+        # The engine crashed on this text: log the type only (the text may be private).
+        logger.exception("synthesis failed: %s", type(exc).__name__)
+        _record(**audit, request=request, status=SynthesisStatus.FAILED, error=type(exc).__name__)
+        raise SpeechSynthesisFailed(f"synthesis error: {type(exc).__name__}") from exc
+    _record(**audit, request=request, status=SynthesisStatus.OK, cache_hit=False, clip=clip)
+    return SpeechResult(clip, cache_hit=False)
+
+
+def speech_clips_precompute(
+    *,
+    items: list[tuple[str, EmotionPreset | None]],
+    voice: Voice | None = None,
+    fmt: str | None = None,
+    source: str = SynthesisSource.PRECOMPUTE,
+    batch_size: int = 8,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[SpeechResult]:
+    """Render many (text, emotion) pairs: cache hits are reused, misses go through the
+    engine's batch API. Rejected texts are skipped (recorded), not fatal."""
+    fmt = fmt or settings.TTS_CLIP_FORMAT
+    results: list[SpeechResult] = []
+    pending: list[tuple[str, _Request]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        started = time.perf_counter()
+        try:
+            speeches = get_engine().synthesize_batch(
+                [text for text, _ in pending],
+                controls=[req.controls for _, req in pending],
+                lexicon=_merged_lexicon([req for _, req in pending]),
+            )
+        except (TextValidationError, ControlError, EngineUnavailable) as exc:
+            raise SpeechSynthesisFailed(str(exc)) from exc
+        for (text, req), speech in zip(pending, speeches, strict=True):
+            clip = _clip_store(req, speech)
+            _record(
+                text=text,
+                request=req,
+                source=source,
+                user=None,
+                client_ip=None,
+                api_key_name="",
+                started=started,
+                status=SynthesisStatus.OK,
+                clip=clip,
+            )
+            results.append(SpeechResult(clip, cache_hit=False))
+        pending.clear()
+
+    for done, (text, preset) in enumerate(items, start=1):
+        try:
+            req = _build_request(text=text, voice=voice, preset=preset, controls=None, fmt=fmt)
+            get_engine().utterances(text, lexicon=req.lexicon or None)  # validate before batching
+        except (SpeechTextRejected, TextValidationError) as exc:
+            _record(
+                text=text,
+                request=None,
+                source=source,
+                user=None,
+                client_ip=None,
+                api_key_name="",
+                started=time.perf_counter(),
+                status=SynthesisStatus.REJECTED,
+                error=getattr(exc, "code", "invalid"),
+            )
+            continue
+        clip = _clip_lookup(req.cache_key)
+        if clip is not None:
+            results.append(SpeechResult(clip, cache_hit=True))
+        elif req.cache_key not in {r.cache_key for _, r in pending}:
+            pending.append((text, req))
+        if len(pending) >= batch_size:
+            flush()
+        if progress:
+            progress(done, len(items))
+    flush()
+    return results
+
+
+def _merged_lexicon(requests: list[_Request]) -> dict[str, list[str]] | None:
+    merged: dict[str, list[str]] = {}
+    for req in requests:
+        merged.update(req.lexicon)
+    return merged or None
+
+
+def speech_stream_controls(
+    *, preset: EmotionPreset | None, speed: float | None = None, pitch: float | None = None
+) -> Controls:
+    """Preset values with per-request overrides (API and streaming); raises SpeechTextRejected."""
+    base = controls_for_preset(preset)
+    try:
+        return Controls(
+            speed=base.speed if speed is None else speed,
+            pitch=base.pitch if pitch is None else pitch,
+            energy=base.energy,
+            pause=base.pause,
+        )
+    except ControlError as exc:
+        raise SpeechTextRejected("invalid_control", str(exc)) from exc
+
+
+def clip_stale_delete(*, older_than_days: int | None = None) -> int:
+    """Delete clips no request can reach any more (engine version or lexicon changed, i.e. their
+    key is not what it would be today), plus, optionally, clips unused for N days."""
+    engine_version = get_engine().engine_version
+    lexicon = lexicon_current()
+    presets = {p.name: controls_for_preset(p).as_dict() for p in EmotionPreset.objects.all()}
+    cutoff = timezone.now() - timedelta(days=older_than_days) if older_than_days else None
+    deleted = 0
+    for clip in AudioClip.objects.select_related("voice").iterator():
+        used = {w: p for w, p in lexicon.items() if w in clip.text}
+        stale = (
+            clip.engine_version != engine_version
+            or clip.lexicon_fingerprint != lexicon_fingerprint(used)
+            # A preset edited since: its clips no longer sound like the preset.
+            or (clip.emotion and presets.get(clip.emotion) not in (None, clip.controls))
+        )
+        unused = cutoff is not None and clip.last_used_at < cutoff
+        if stale or unused:
+            clip.file.delete(save=False)
+            clip.delete()
+            deleted += 1
+    return deleted
