@@ -145,8 +145,12 @@ class SynthesisRecord(models.Model):
     """One row per synthesis request (audit). Keeps an excerpt and a digest, not the full text."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="synthesis_records", verbose_name=_("user"),
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="synthesis_records",
+        verbose_name=_("user"),
     )
     api_key_name = models.CharField(_("API key"), max_length=64, blank=True)
     source = models.CharField(_("source"), max_length=16, choices=SynthesisSource.choices)
