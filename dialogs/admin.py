@@ -1,0 +1,288 @@
+"""Admin console for conversations, messages, phrases, intents and the emotion policy."""
+
+from django.contrib import admin, messages
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from tts.admin import (
+    audio_player,
+    clip_player,
+    preview_response,
+    register_history_admin,
+)
+from tts.models import EmotionPreset
+
+from . import services
+from .models import CannedPhrase, Conversation, EmotionRule, Intent, Message
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    extra = 0
+    can_delete = False
+    fields = [
+        "created_at",
+        "sender_kind",
+        "author",
+        "text",
+        "intent",
+        "emotion",
+        "audio_status",
+        "player",
+    ]
+    readonly_fields = fields
+    ordering = ["created_at", "pk"]
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False  # replies go through the console so they are voiced and published
+
+    @admin.display(description=_("audio"))
+    def player(self, obj: Message) -> str:
+        return (
+            clip_player(obj.audio_clip) if obj.audio_status == "ready" else obj.audio_error or "-"
+        )
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "customer",
+        "assigned_agent",
+        "status",
+        "priority",
+        "last_message_at",
+        "created_at",
+        "console_link",
+    ]
+    list_filter = [
+        "status",
+        "priority",
+        ("assigned_agent", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    ]
+    search_fields = ["customer__username", "customer__customer_profile__nickname", "messages__text"]
+    list_select_related = ["customer", "assigned_agent"]
+    raw_id_fields = ["customer", "assigned_agent"]
+    readonly_fields = [
+        "last_message",
+        "last_message_at",
+        "agent_read_at",
+        "created_at",
+        "updated_at",
+        "console_link",
+    ]
+    date_hierarchy = "created_at"
+    inlines = [MessageInline]
+
+    @admin.display(description=_("console"))
+    def console_link(self, obj: Conversation) -> str:
+        if obj.pk is None:
+            return "-"
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("console:conversation", args=[obj.pk]),
+            _("Open in console"),
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, _dupes = super().get_search_results(request, queryset, search_term)
+        return queryset, True
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "conversation",
+        "sender_kind",
+        "author",
+        "text_short",
+        "intent",
+        "emotion",
+        "audio_status",
+        "player",
+    ]
+    list_filter = [
+        "sender_kind",
+        "audio_status",
+        "intent",
+        "emotion",
+        "emotion_overridden",
+        "created_at",
+    ]
+    search_fields = ["text", "author__username"]
+    list_select_related = ["conversation", "author", "intent", "emotion", "audio_clip"]
+    raw_id_fields = ["conversation", "author", "audio_clip", "canned_phrase"]
+    readonly_fields = [
+        "player",
+        "audio_status",
+        "audio_error",
+        "audio_clip",
+        "created_at",
+        "audio_updated_at",
+    ]
+    date_hierarchy = "created_at"
+
+    @admin.display(description=_("text"))
+    def text_short(self, obj: Message) -> str:
+        return obj.text[:40]
+
+    @admin.display(description=_("audio"))
+    def player(self, obj: Message) -> str:
+        if obj.audio_status == "ready":
+            return clip_player(obj.audio_clip)
+        return obj.audio_error or obj.get_audio_status_display()
+
+
+@admin.action(description=_("Precompute audio (in the background)"))
+def precompute_selected(modeladmin, request, queryset):
+    phrase_ids = list(queryset.values_list("pk", flat=True))
+    services.phrase_precompute_queue(phrase_ids=phrase_ids)
+    modeladmin.message_user(
+        request,
+        _("Queued audio rendering for %(n)d phrase(s).") % {"n": len(phrase_ids)},
+        messages.SUCCESS,
+    )
+
+
+@admin.register(CannedPhrase)
+class CannedPhraseAdmin(SimpleHistoryAdmin):
+    list_display = [
+        "short_code",
+        "title",
+        "category",
+        "is_active",
+        "emotion_list",
+        "has_triggers",
+        "updated_at",
+    ]
+    list_filter = ["is_active", "category", "emotions"]
+    search_fields = ["short_code", "title", "text", "trigger_keywords"]
+    filter_horizontal = ["emotions"]
+    readonly_fields = ["previews", "clips", "created_at", "updated_at"]
+    fields = [
+        "short_code",
+        "title",
+        "text",
+        "category",
+        "is_active",
+        "emotions",
+        "trigger_keywords",
+        "previews",
+        "clips",
+        "created_at",
+        "updated_at",
+    ]
+    actions = [precompute_selected]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("emotions")
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:phrase_id>/preview/<int:preset_id>/",
+                self.admin_site.admin_view(self.preview_view),
+                name="dialogs_cannedphrase_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request, phrase_id: int, preset_id: int):
+        from django.http import HttpResponse
+
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        phrase = get_object_or_404(CannedPhrase, pk=phrase_id)
+        preset = get_object_or_404(EmotionPreset, pk=preset_id)
+        text = phrase.text
+        if phrase.has_variables:
+            # Fill variables with the previewing staff member as agent and a sample customer.
+            text = services.VARIABLE_RE.sub(
+                lambda m: {"agent.name": request.user.display_name}.get(m.group(1), "王先生"), text
+            )
+        return preview_response(request=request, text=text, preset=preset)
+
+    @admin.display(description=_("emotions"))
+    def emotion_list(self, obj: CannedPhrase) -> str:
+        return ", ".join(preset.label for preset in obj.emotions.all())
+
+    @admin.display(description=_("auto-reply"), boolean=True)
+    def has_triggers(self, obj: CannedPhrase) -> bool:
+        return bool(obj.trigger_list)
+
+    @admin.display(description=_("preview"))
+    def previews(self, obj: CannedPhrase) -> str:
+        if obj.pk is None:
+            return "-"
+        presets = obj.emotions.all() or EmotionPreset.objects.filter(name="neutral")
+        return format_html_join(
+            "",
+            '<div style="margin-bottom:4px">{} {}</div>',
+            (
+                (
+                    preset.label,
+                    audio_player(
+                        reverse("admin:dialogs_cannedphrase_preview", args=[obj.pk, preset.pk])
+                    ),
+                )
+                for preset in presets
+            ),
+        )
+
+    @admin.display(description=_("precomputed clips"))
+    def clips(self, obj: CannedPhrase) -> str:
+        from tts.models import AudioClip
+
+        if obj.pk is None or obj.has_variables:
+            return _("Rendered when sent (the phrase has variables).") if obj.pk else "-"
+        rows = []
+        for preset in obj.emotions.all():
+            # The newest clip of this text and emotion is the current one (an edit re-renders).
+            clip = (
+                AudioClip.objects.filter(emotion=preset.name, text=_normalised(obj.text))
+                .order_by("-created_at")
+                .first()
+            )
+            rows.append((preset.label, clip_player(clip) if clip else _("not rendered yet")))
+        return format_html_join("", '<div style="margin-bottom:4px">{} {}</div>', rows) or "-"
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # After the emotions M2M is saved; the task itself runs after commit.
+        services.phrase_precompute_queue(phrase_ids=[form.instance.pk])
+
+
+def _normalised(text: str) -> str:
+    from tts.engine.frontend import normalise_text
+
+    return normalise_text(text).strip()
+
+
+@admin.register(Intent)
+class IntentAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "label", "priority", "is_active", "keywords_short", "updated_at"]
+    list_filter = ["is_active"]
+    list_editable = ["priority", "is_active"]
+    search_fields = ["name", "label", "keywords", "patterns"]
+
+    @admin.display(description=_("keywords"))
+    def keywords_short(self, obj: Intent) -> str:
+        return "、".join(obj.keyword_list[:8])
+
+
+@admin.register(EmotionRule)
+class EmotionRuleAdmin(SimpleHistoryAdmin):
+    list_display = ["__str__", "intent", "preset", "priority", "is_active", "updated_at"]
+    list_filter = ["is_active", "preset", "intent"]
+    list_editable = ["priority", "is_active"]
+    list_select_related = ["intent", "preset"]
+
+
+for _model in (CannedPhrase, Intent, EmotionRule):
+    register_history_admin(_model)

@@ -1,0 +1,58 @@
+"""The chat WebSocket: `ws/chat/<conversation_id>/` forwards the conversation's events."""
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from .events import conversation_group
+from .models import Conversation
+from .selectors import user_is_staff
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+
+
+@database_sync_to_async
+def _access(user, conversation_id: int) -> int | None:
+    """None when the user may follow the conversation, else the close code."""
+    customer_id = (
+        Conversation.objects.filter(pk=conversation_id)
+        .values_list("customer_id", flat=True)
+        .first()
+    )
+    if customer_id is None:
+        return CLOSE_NOT_FOUND
+    if user_is_staff(user) or customer_id == user.pk:
+        return None
+    return CLOSE_FORBIDDEN
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    group_name: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
+        refusal = await _access(user, conversation_id)
+        if refusal is not None:
+            await self.close(code=refusal)
+            return
+        self.group_name = conversation_group(conversation_id)
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.group_name:
+            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        # Messages are sent over HTTP (CSRF, validation, one code path); the socket only
+        # answers pings so clients can detect dead connections.
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+    async def conversation_event(self, message: dict) -> None:
+        await self.send_json(message["event"])

@@ -1,0 +1,307 @@
+"""Conversations, messages, canned phrases, intents and the emotion policy."""
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+PRIORITY_RANGE = (0, 100)  # intents and emotion rules: higher wins
+VARIABLE_RE = re.compile(r"\{\{\s*([a-zA-Z_][\w.]*)\s*\}\}")
+
+
+def _split_lines(raw: str) -> list[str]:
+    # Keywords are edited in a textarea: one per line, commas (ASCII or full-width) also split.
+    parts = re.split(r"[\n,，、]", raw or "")
+    return [part.strip() for part in parts if part.strip()]
+
+
+def _priority_check(field: str, bounds: tuple[int, int]) -> models.CheckConstraint:
+    low, high = bounds
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__gte": low, f"{field}__lte": high}),
+        name=f"%(app_label)s_%(class)s_{field}_range",
+    )
+
+
+class ConversationStatus(models.TextChoices):
+    OPEN = "open", _("open")
+    PENDING = "pending", _("pending")
+    RESOLVED = "resolved", _("resolved")
+
+
+class ConversationPriority(models.IntegerChoices):
+    LOW = 1, _("low")
+    NORMAL = 2, _("normal")
+    HIGH = 3, _("high")
+    URGENT = 4, _("urgent")
+
+
+class Conversation(models.Model):
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="conversations",
+        verbose_name=_("customer"),
+    )
+    assigned_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_conversations",
+        verbose_name=_("assigned agent"),
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=ConversationStatus.choices,
+        default=ConversationStatus.OPEN,
+        db_index=True,
+    )
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), choices=ConversationPriority.choices, default=ConversationPriority.NORMAL
+    )
+    last_message = models.ForeignKey(
+        "Message",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("last message"),
+    )
+    last_message_at = models.DateTimeField(_("last message at"), null=True, blank=True)
+    # Unread counts in the console: customer messages newer than this.
+    agent_read_at = models.DateTimeField(_("read by agents at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        ordering = ["-last_message_at", "-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(priority__gte=ConversationPriority.LOW)
+                & Q(priority__lte=ConversationPriority.URGENT),
+                name="dialogs_conversation_priority_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.customer}"
+
+
+class SenderKind(models.TextChoices):
+    CUSTOMER = "customer", _("customer")
+    AGENT = "agent", _("agent")
+    BOT = "bot", _("bot")
+    SYSTEM = "system", _("system")
+
+
+class AudioStatus(models.TextChoices):
+    NONE = "none", _("none")
+    PENDING = "pending", _("pending")
+    READY = "ready", _("ready")
+    FAILED = "failed", _("failed")
+
+
+class Intent(models.Model):
+    name = models.SlugField(_("name"), max_length=32, unique=True)
+    label = models.CharField(_("Chinese label"), max_length=32)
+    keywords = models.TextField(
+        _("keywords"), blank=True, help_text=_("One per line (commas also separate).")
+    )
+    patterns = models.TextField(
+        _("regular expressions"), blank=True, help_text=_("One Python regular expression per line.")
+    )
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), default=50, help_text=_("0–100; the highest matching intent wins.")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("intent")
+        verbose_name_plural = _("intents")
+        ordering = ["-priority", "name"]
+        constraints = [_priority_check("priority", PRIORITY_RANGE)]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.name})"
+
+    @property
+    def keyword_list(self) -> list[str]:
+        return _split_lines(self.keywords)
+
+    @property
+    def pattern_list(self) -> list[str]:
+        return [line.strip() for line in (self.patterns or "").splitlines() if line.strip()]
+
+    def clean(self) -> None:
+        for pattern in self.pattern_list:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValidationError(
+                    {
+                        "patterns": _("Invalid regular expression %(p)s: %(e)s")
+                        % {"p": pattern, "e": exc}
+                    }
+                ) from exc
+        if not self.keyword_list and not self.pattern_list:
+            raise ValidationError(_("An intent needs at least one keyword or pattern."))
+
+
+class EmotionRule(models.Model):
+    """Intent -> emotion preset. A rule without an intent is the fallback."""
+
+    intent = models.ForeignKey(
+        Intent,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="emotion_rules",
+        verbose_name=_("intent"),
+        help_text=_("Empty: fallback when no other rule applies."),
+    )
+    preset = models.ForeignKey(
+        "tts.EmotionPreset",
+        on_delete=models.PROTECT,
+        related_name="emotion_rules",
+        verbose_name=_("emotion preset"),
+    )
+    priority = models.PositiveSmallIntegerField(_("priority"), default=50)
+    is_active = models.BooleanField(_("active"), default=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("emotion rule")
+        verbose_name_plural = _("emotion rules")
+        ordering = ["-priority", "pk"]
+        constraints = [_priority_check("priority", PRIORITY_RANGE)]
+
+    def __str__(self) -> str:
+        intent = self.intent.name if self.intent_id else _("fallback")
+        return f"{intent} → {self.preset.name}"
+
+
+class CannedPhrase(models.Model):
+    short_code = models.SlugField(
+        _("short code"), max_length=32, unique=True, help_text=_("Typed as /code in the console.")
+    )
+    title = models.CharField(_("title"), max_length=100)
+    text = models.TextField(
+        _("text"), help_text=_("May use {{customer.nickname}} and {{agent.name}}.")
+    )
+    category = models.CharField(_("category"), max_length=32, blank=True, db_index=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    emotions = models.ManyToManyField(
+        "tts.EmotionPreset",
+        blank=True,
+        related_name="canned_phrases",
+        verbose_name=_("emotions to precompute"),
+    )
+    trigger_keywords = models.TextField(
+        _("auto-reply triggers"),
+        blank=True,
+        help_text=_("Keywords (one per line) that make the bot answer with this phrase."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("canned phrase")
+        verbose_name_plural = _("canned phrases")
+        ordering = ["category", "short_code"]
+
+    def __str__(self) -> str:
+        return f"/{self.short_code} {self.title}"
+
+    @property
+    def trigger_list(self) -> list[str]:
+        return _split_lines(self.trigger_keywords)
+
+    @property
+    def variables(self) -> list[str]:
+        return VARIABLE_RE.findall(self.text)
+
+    @property
+    def has_variables(self) -> bool:
+        return bool(self.variables)
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("conversation"),
+    )
+    sender_kind = models.CharField(_("sender"), max_length=16, choices=SenderKind.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="dialog_messages",
+        verbose_name=_("author"),
+    )
+    text = models.TextField(_("text"))
+    canned_phrase = models.ForeignKey(
+        CannedPhrase,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+        verbose_name=_("canned phrase"),
+    )
+    intent = models.ForeignKey(
+        Intent,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+        verbose_name=_("detected intent"),
+    )
+    emotion = models.ForeignKey(
+        "tts.EmotionPreset",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+        verbose_name=_("emotion"),
+    )
+    emotion_overridden = models.BooleanField(_("emotion chosen by agent"), default=False)
+    audio_clip = models.ForeignKey(
+        "tts.AudioClip",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+        verbose_name=_("audio clip"),
+    )
+    audio_status = models.CharField(
+        _("audio"),
+        max_length=16,
+        choices=AudioStatus.choices,
+        default=AudioStatus.NONE,
+        db_index=True,
+    )
+    audio_error = models.CharField(_("audio error"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    audio_updated_at = models.DateTimeField(_("audio updated at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_sender_kind_display()}: {self.text[:30]}"

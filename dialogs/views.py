@@ -1,0 +1,152 @@
+"""The agent console: server-rendered pages plus small JSON endpoints for its script.
+
+Session auth and CSRF (these are browser views for staff, not the mini-program API).
+"""
+
+import json
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from cs_platform.api.errors import error_body
+from tts.models import EmotionPreset
+
+from . import selectors, services
+
+
+def staff_required(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        if not selectors.user_is_staff(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _conversation(request, conversation_id: int):
+    return selectors.conversation_get_for_user(user=request.user, conversation_id=conversation_id)
+
+
+@require_GET
+@staff_required
+def console_index(request):
+    return render(
+        request,
+        "console/index.html",
+        {"conversations": selectors.conversations_for_console()},
+    )
+
+
+@require_GET
+@staff_required
+def console_conversation(request, conversation_id: int):
+    conversation = _conversation(request, conversation_id)
+    services.conversation_mark_read(conversation=conversation)
+    suggestion = selectors.emotion_suggestion(conversation=conversation)
+    messages = [
+        selectors.message_payload(m)
+        for m in selectors.conversation_messages(conversation=conversation)
+    ]
+    return render(
+        request,
+        "console/conversation.html",
+        {
+            "conversation": conversation,
+            "messages": messages,
+            "presets": EmotionPreset.objects.order_by("name"),
+            "suggestion": suggestion,
+            "console_config": {
+                "conversationId": conversation.pk,
+                "wsPath": f"/ws/chat/{conversation.pk}/",
+                "messagesUrl": reverse("console:messages", args=[conversation.pk]),
+                "replyUrl": reverse("console:reply", args=[conversation.pk]),
+                "phrasesUrl": reverse("console:phrases"),
+                "suggestion": suggestion.name if suggestion else "",
+            },
+        },
+    )
+
+
+@require_GET
+@staff_required
+def console_messages(request, conversation_id: int):
+    """Polling fallback and re-sync after a WebSocket reconnect."""
+    conversation = _conversation(request, conversation_id)
+    try:
+        after = int(request.GET.get("after", "0"))
+    except ValueError:
+        after = 0
+    services.conversation_mark_read(conversation=conversation)
+    suggestion = selectors.emotion_suggestion(conversation=conversation)
+    return JsonResponse(
+        {
+            "messages": [
+                selectors.message_payload(m)
+                for m in selectors.conversation_messages(conversation=conversation, after_id=after)
+            ],
+            "suggestion": suggestion.name if suggestion else "",
+            "conversation": selectors.conversation_payload(conversation),
+        }
+    )
+
+
+@require_POST
+@staff_required
+def console_reply(request, conversation_id: int):
+    conversation = _conversation(request, conversation_id)
+    try:
+        data = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse(error_body("invalid", "Invalid JSON."), status=400)
+    if not isinstance(data, dict):
+        return JsonResponse(error_body("invalid", "Expected a JSON object."), status=400)
+    emotion = None
+    if data.get("emotion"):
+        emotion = EmotionPreset.objects.filter(name=str(data["emotion"])).first()
+        if emotion is None:
+            return JsonResponse(
+                error_body("invalid", "Unknown emotion.", {"emotion": ["Unknown emotion."]}),
+                status=400,
+            )
+    try:
+        message = services.agent_reply_create(
+            conversation=conversation,
+            agent=request.user,
+            text=str(data.get("text") or ""),
+            phrase_code=str(data.get("phrase_code") or ""),
+            emotion=emotion,
+        )
+    except ValidationError as exc:
+        fields = exc.message_dict if hasattr(exc, "error_dict") else {}
+        message_text = "; ".join(m for msgs in fields.values() for m in msgs) or "; ".join(
+            exc.messages
+        )
+        return JsonResponse(error_body("invalid", message_text, fields), status=400)
+    return JsonResponse({"message": selectors.message_payload(message)}, status=201)
+
+
+@require_GET
+@staff_required
+def console_phrases(request):
+    phrases = selectors.phrase_search(query=request.GET.get("q", ""))
+    return JsonResponse(
+        {
+            "phrases": [
+                {
+                    "short_code": p.short_code,
+                    "title": p.title,
+                    "text": p.text,
+                    "category": p.category,
+                }
+                for p in phrases
+            ]
+        }
+    )

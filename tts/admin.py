@@ -1,0 +1,331 @@
+"""Admin for voices, presets, the lexicon, the clip cache and the synthesis audit trail."""
+
+import csv
+from collections.abc import Iterable
+
+from django.contrib import admin, messages
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from .models import AudioClip, EmotionPreset, PronunciationEntry, SynthesisRecord, Voice
+
+PREVIEW_SAMPLE_TEXT = "您好，很高兴为您服务，请问有什么可以帮您？"
+
+
+# --- shared helpers (dialogs/admin.py uses them too) -------------------------------------------
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_response(
+    *, filename: str, header: list[str], rows: Iterable[list]
+) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield "\ufeff"  # BOM: Excel opens UTF-8 Chinese correctly
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow(row)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@admin.action(description=_("Export selected to CSV"))
+def export_csv(modeladmin, request, queryset):
+    fields = modeladmin.csv_fields
+    return csv_response(
+        filename=f"{queryset.model._meta.model_name}.csv",
+        header=fields,
+        rows=([_csv_value(getattr(obj, field)) for field in fields] for obj in queryset.iterator()),
+    )
+
+
+def _csv_value(value) -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+class AuditAdmin(admin.ModelAdmin):
+    """Audit rows are evidence: nobody edits or deletes them here, superusers included
+    (retention is `manage.py audit_prune`)."""
+
+    csv_fields: list[str] = []
+    actions = [export_csv]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class HistoryAuditAdmin(AuditAdmin):
+    """Read-only list of simple-history rows: who changed what, when."""
+
+    list_display = [
+        "history_date",
+        "history_type",
+        "history_user",
+        "object_label",
+        "history_change_reason",
+    ]
+    list_filter = [
+        "history_type",
+        "history_date",
+        ("history_user", admin.RelatedOnlyFieldListFilter),
+    ]
+    date_hierarchy = "history_date"
+    csv_fields = ["history_date", "history_type", "history_user", "history_object_id", "changes"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("history_user")
+
+    @admin.display(description=_("object"))
+    def object_label(self, obj) -> str:
+        return f"#{obj.id} {obj.instance}"
+
+
+def _history_csv_rows(queryset):
+    for row in queryset.select_related("history_user").iterator():
+        previous = row.prev_record
+        changes = ""
+        if previous is not None:
+            delta = row.diff_against(previous)
+            changes = "; ".join(f"{c.field}: {c.old!r} -> {c.new!r}" for c in delta.changes)
+        yield [
+            row.history_date.isoformat(),
+            row.get_history_type_display(),
+            str(row.history_user or ""),
+            str(row.id),
+            changes,
+        ]
+
+
+@admin.action(description=_("Export selected to CSV"))
+def export_history_csv(modeladmin, request, queryset):
+    return csv_response(
+        filename=f"{queryset.model._meta.model_name}.csv",
+        header=["time", "type", "user", "object id", "changes"],
+        rows=_history_csv_rows(queryset),
+    )
+
+
+HistoryAuditAdmin.actions = [export_history_csv]
+
+
+def register_history_admin(model) -> None:
+    admin.site.register(model.history.model, HistoryAuditAdmin)
+
+
+def audio_player(url: str) -> str:
+    if not url:
+        return "-"
+    return format_html('<audio controls preload="none" src="{}"></audio>', url)
+
+
+def clip_player(clip: AudioClip | None) -> str:
+    if clip is None:
+        return "-"
+    from .selectors import clip_url
+
+    return audio_player(clip_url(clip))
+
+
+def preview_response(
+    *, request: HttpRequest, text: str, preset: EmotionPreset | None
+) -> HttpResponse:
+    """Speak `text` in `preset` (through the cache, audited as a preview) and return the audio."""
+    from .services import SpeechSynthesisFailed, SpeechTextRejected, speech_clip_get_or_create
+
+    try:
+        result = speech_clip_get_or_create(
+            text=text,
+            preset=preset,
+            source="preview",
+            user=request.user,
+            client_ip=request.META.get("REMOTE_ADDR"),
+        )
+    except SpeechTextRejected as exc:
+        return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
+    except SpeechSynthesisFailed as exc:
+        return HttpResponse(exc.reason, status=503, content_type="text/plain; charset=utf-8")
+    clip = result.clip
+    content_type = {"mp3": "audio/mpeg", "wav": "audio/wav"}.get(
+        clip.format, "application/octet-stream"
+    )
+    return FileResponse(clip.file.open("rb"), content_type=content_type)
+
+
+# --- voices, presets, lexicon ----------------------------------------------------------------
+
+
+@admin.register(Voice)
+class VoiceAdmin(SimpleHistoryAdmin):
+    list_display = ["display_name", "engine_voice_id", "is_default", "is_active"]
+    list_filter = ["is_default", "is_active"]
+    search_fields = ["display_name", "engine_voice_id"]
+
+
+@admin.register(EmotionPreset)
+class EmotionPresetAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "label", "speed", "pitch", "energy", "pause", "preview", "updated_at"]
+    search_fields = ["name", "label", "description"]
+    readonly_fields = ["preview", "updated_at"]
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:preset_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="tts_emotionpreset_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request, preset_id: int):
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        preset = get_object_or_404(EmotionPreset, pk=preset_id)
+        text = (request.GET.get("text") or PREVIEW_SAMPLE_TEXT)[:200]
+        return preview_response(request=request, text=text, preset=preset)
+
+    @admin.display(description=_("preview"))
+    def preview(self, obj: EmotionPreset) -> str:
+        if obj.pk is None:
+            return "-"
+        return audio_player(reverse("admin:tts_emotionpreset_preview", args=[obj.pk]))
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and {"speed", "pitch", "energy", "pause"} & set(form.changed_data):
+            # The admin is where the tts and dialogs apps meet: a preset edit re-renders the
+            # phrases spoken in it (old clips are never served: their cache key changed).
+            from dialogs.services import preset_changed
+
+            queued = preset_changed(preset=obj)
+            if queued:
+                messages.info(
+                    request,
+                    _("Re-rendering %(n)d phrase(s) in the background.") % {"n": len(queued)},
+                )
+
+
+@admin.register(PronunciationEntry)
+class PronunciationEntryAdmin(SimpleHistoryAdmin):
+    list_display = ["word", "pinyin", "note", "updated_at"]
+    search_fields = ["word", "pinyin", "note"]
+
+    def save_model(self, request, obj, form, change):
+        old_word = form.initial.get("word", "") if change else ""
+        super().save_model(request, obj, form, change)
+        from dialogs.services import lexicon_entry_changed
+
+        lexicon_entry_changed(entry=obj, old_word=old_word)
+
+    def delete_model(self, request, obj):
+        from dialogs.services import lexicon_entry_changed
+
+        super().delete_model(request, obj)
+        lexicon_entry_changed(entry=obj)
+
+
+# --- clip cache and audit ---------------------------------------------------------------------
+
+
+@admin.register(AudioClip)
+class AudioClipAdmin(AuditAdmin):
+    list_display = [
+        "text_short",
+        "emotion",
+        "voice",
+        "format",
+        "duration_ms",
+        "hit_count",
+        "last_used_at",
+        "player",
+    ]
+    list_filter = ["emotion", "format", "voice", "engine_version", "created_at"]
+    search_fields = ["text", "cache_key"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["player"]
+    csv_fields = [
+        "created_at",
+        "text",
+        "emotion",
+        "format",
+        "duration_ms",
+        "size_bytes",
+        "hit_count",
+        "last_used_at",
+        "engine_version",
+    ]
+
+    @admin.display(description=_("text"))
+    def text_short(self, obj: AudioClip) -> str:
+        return obj.text[:40]
+
+    @admin.display(description=_("audio"))
+    def player(self, obj: AudioClip) -> str:
+        return clip_player(obj)
+
+
+@admin.register(SynthesisRecord)
+class SynthesisRecordAdmin(AuditAdmin):
+    list_display = [
+        "created_at",
+        "source",
+        "status",
+        "user",
+        "text_excerpt",
+        "emotion",
+        "cache_hit",
+        "latency_ms",
+        "error",
+    ]
+    list_filter = [
+        "status",
+        "source",
+        "cache_hit",
+        "created_at",
+        ("user", admin.RelatedOnlyFieldListFilter),
+    ]
+    search_fields = ["text_excerpt", "text_digest", "user__username", "error"]
+    date_hierarchy = "created_at"
+    csv_fields = [
+        "created_at",
+        "source",
+        "status",
+        "user",
+        "api_key_name",
+        "text_excerpt",
+        "text_length",
+        "voice",
+        "emotion",
+        "cache_hit",
+        "latency_ms",
+        "error",
+        "client_ip",
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+
+for _model in (Voice, EmotionPreset, PronunciationEntry):
+    register_history_admin(_model)
