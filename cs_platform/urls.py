@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from tts.urls import media_urlpatterns
+from tts.urls import media_urlpatterns, openai_urlpatterns
 
 from . import health
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/", include("accounts.urls")),
     path("api/", include("tts.urls")),
     path("media/", include(media_urlpatterns)),
+    path("v1/", include(openai_urlpatterns)),
 ]
 
 handler400 = "cs_platform.api.error_views.bad_request"

@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -151,6 +151,7 @@ def _record(
     error: str = "",
     clip: AudioClip | None = None,
     emotion: str = "",
+    latency_ms: int | None = None,
 ) -> SynthesisRecord:
     return SynthesisRecord.objects.create(
         user=user if getattr(user, "is_authenticated", False) else None,
@@ -164,7 +165,9 @@ def _record(
         emotion=request.emotion if request else emotion,
         controls=request.controls.as_dict() if request else {},
         cache_hit=cache_hit,
-        latency_ms=int((time.perf_counter() - started) * 1000),
+        latency_ms=(
+            latency_ms if latency_ms is not None else int((time.perf_counter() - started) * 1000)
+        ),
         status=status,
         error=error[:300],
         client_ip=client_ip,
@@ -304,33 +307,42 @@ def speech_clips_precompute(
         pending.clear()
 
     for done, (text, preset) in enumerate(items, start=1):
-        try:
-            req = _build_request(text=text, voice=voice, preset=preset, controls=None, fmt=fmt)
-            get_engine().utterances(text, lexicon=req.lexicon or None)  # validate before batching
-        except (SpeechTextRejected, TextValidationError) as exc:
-            _record(
-                text=text,
-                request=None,
-                source=source,
-                user=None,
-                client_ip=None,
-                api_key_name="",
-                started=time.perf_counter(),
-                status=SynthesisStatus.REJECTED,
-                error=getattr(exc, "code", "invalid"),
-            )
-            continue
-        clip = _clip_lookup(req.cache_key)
-        if clip is not None:
-            results.append(SpeechResult(clip, cache_hit=True))
-        elif req.cache_key not in {r.cache_key for _, r in pending}:
-            pending.append((text, req))
-        if len(pending) >= batch_size:
-            flush()
+        req = _precompute_request(text=text, preset=preset, voice=voice, fmt=fmt, source=source)
+        if req is not None:
+            clip = _clip_lookup(req.cache_key)
+            if clip is not None:
+                results.append(SpeechResult(clip, cache_hit=True))
+            elif req.cache_key not in {r.cache_key for _, r in pending}:
+                pending.append((text, req))
+            if len(pending) >= batch_size:
+                flush()
         if progress:
             progress(done, len(items))
     flush()
     return results
+
+
+def _precompute_request(
+    *, text: str, preset: EmotionPreset | None, voice: Voice | None, fmt: str, source: str
+) -> _Request | None:
+    """The request for one precompute item, or None (recorded as rejected) if unspeakable."""
+    try:
+        req = _build_request(text=text, voice=voice, preset=preset, controls=None, fmt=fmt)
+        get_engine().utterances(text, lexicon=req.lexicon or None)  # validate before batching
+    except (SpeechTextRejected, TextValidationError) as exc:
+        _record(
+            text=text,
+            request=None,
+            source=source,
+            user=None,
+            client_ip=None,
+            api_key_name="",
+            started=time.perf_counter(),
+            status=SynthesisStatus.REJECTED,
+            error=getattr(exc, "code", "invalid"),
+        )
+        return None
+    return req
 
 
 def _merged_lexicon(requests: list[_Request]) -> dict[str, list[str]] | None:
@@ -354,6 +366,103 @@ def speech_stream_controls(
         )
     except ControlError as exc:
         raise SpeechTextRejected("invalid_control", str(exc)) from exc
+
+
+class SpeechStream:
+    """One streamed reply: audio chunks as the engine renders each sentence, nothing cached.
+
+    `chunks()` touches no database, so a consumer can drive it from any worker thread while the
+    event loop stays free; `speech_stream_record` writes the audit row afterwards.
+    """
+
+    def __init__(self, *, request: _Request, text: str, audit: dict):
+        self.request = request
+        self.text = text
+        self.audit = audit
+        self.chunk_count = 0
+        self.samples = 0
+        self.sample_rate = audio.SAMPLE_RATE
+        self.first_chunk_ms: int | None = None
+
+    @property
+    def content_type(self) -> str:
+        return audio.StreamEncoder(self.request.fmt, sample_rate=self.sample_rate).content_type
+
+    @property
+    def duration_ms(self) -> int:
+        return int(round(self.samples * 1000 / self.sample_rate))
+
+    def chunks(self) -> Iterator[bytes]:
+        """Encoded audio, one chunk per utterance (MP3: whatever frames are complete), then the
+        encoder's tail. Raises SpeechTextRejected / SpeechSynthesisFailed before any chunk."""
+        try:
+            engine = get_engine()
+            self.sample_rate = engine.sample_rate
+            encoder = audio.StreamEncoder(self.request.fmt, sample_rate=engine.sample_rate)
+            pieces = engine.stream(
+                self.text, controls=self.request.controls, lexicon=self.request.lexicon or None
+            )
+            for piece in pieces:
+                yield from self._emit(encoder.feed(piece.samples))
+            yield from self._emit(encoder.finish())
+            self.samples = encoder.samples_fed
+        except TextValidationError as exc:
+            raise SpeechTextRejected(exc.code, str(exc)) from exc
+        except EngineUnavailable as exc:
+            raise SpeechSynthesisFailed(f"engine unavailable: {exc}") from exc
+
+    def _emit(self, data: bytes) -> Iterator[bytes]:
+        if not data:
+            return  # the MP3 encoder may still be buffering a frame
+        if self.first_chunk_ms is None:
+            self.first_chunk_ms = int((time.perf_counter() - self.audit["started"]) * 1000)
+        self.chunk_count += 1
+        yield data
+
+
+def speech_stream_open(
+    *,
+    text: str,
+    preset: EmotionPreset | None = None,
+    voice: Voice | None = None,
+    controls: Controls | None = None,
+    fmt: str = "mp3",
+    source: str = SynthesisSource.STREAM,
+    user=None,
+    client_ip: str | None = None,
+    api_key_name: str = "",
+) -> SpeechStream:
+    """Validate a streaming request and resolve voice, controls and lexicon (database reads).
+    A rejected request is recorded and raises SpeechTextRejected."""
+    audit = dict(
+        text=text if isinstance(text, str) else "",
+        source=source,
+        user=user,
+        client_ip=client_ip,
+        api_key_name=api_key_name,
+        started=time.perf_counter(),
+    )
+    try:
+        request = _build_request(text=text, voice=voice, preset=preset, controls=controls, fmt=fmt)
+    except SpeechTextRejected as exc:
+        _record(**audit, request=None, status=SynthesisStatus.REJECTED, error=exc.code)
+        raise
+    except SpeechSynthesisFailed as exc:
+        _record(**audit, request=None, status=SynthesisStatus.FAILED, error=exc.reason)
+        raise
+    return SpeechStream(request=request, text=text, audit=audit)
+
+
+def speech_stream_record(*, stream: SpeechStream, status: str, error: str = "") -> SynthesisRecord:
+    """The stream's one audit row; its latency is the time to the first audio chunk, which is
+    what a listener waits for (the total is bounded by the audio's own length)."""
+    return _record(
+        **stream.audit,
+        request=stream.request,
+        status=status,
+        error=error,
+        latency_ms=stream.first_chunk_ms,
+    )
 
 
 def clip_stale_delete(*, older_than_days: int | None = None) -> int:

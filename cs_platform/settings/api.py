@@ -43,3 +43,6 @@ SPECTACULAR_SETTINGS = {
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = "cs_platform.api.errors.ratelimited_view"
 RATELIMIT_LOGIN_PER_IP = env.str("RATELIMIT_LOGIN_PER_IP", default="20/m")
+
+# Peers whose X-Forwarded-For is believed for API-key IP allowlists (the reverse proxy).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])

@@ -1,8 +1,10 @@
 """TTS engine settings."""
 
+from pathlib import Path
+
 from .env import VAR_DIR, env
 
-TTS_MODEL_DIR = env.path("TTS_MODEL_DIR", default=VAR_DIR / "models")
+TTS_MODEL_DIR = Path(env.str("TTS_MODEL_DIR", default=str(VAR_DIR / "models")))
 TTS_DEVICE = env.str("TTS_DEVICE", default="auto")  # auto | cpu | cuda
 TTS_MAX_TEXT_CHARS = env.int("TTS_MAX_TEXT_CHARS", default=2000)
 TTS_TARGET_LUFS = env.float("TTS_TARGET_LUFS", default=-20.0)

@@ -1,0 +1,17 @@
+from django.core.management.base import BaseCommand
+
+from tts.services import clip_stale_delete
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete cached clips that can no longer be served (engine version, lexicon or "
+        "preset changed) and, with --unused-days, clips nobody played for that long."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--unused-days", type=int, default=None)
+
+    def handle(self, *args, unused_days=None, **options):
+        deleted = clip_stale_delete(older_than_days=unused_days)
+        self.stdout.write(f"deleted {deleted} clip(s)")
