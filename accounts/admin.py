@@ -1,8 +1,11 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
 
-from .models import CustomerProfile, User
+from . import services
+from .models import ApiKey, ApiScope, CustomerProfile, User
 
 
 class CustomerProfileInline(admin.StackedInline):
@@ -25,3 +28,50 @@ class CustomerProfileAdmin(admin.ModelAdmin):
     list_display = ["nickname", "openid", "user", "created_at"]
     search_fields = ["nickname", "openid", "unionid"]
     readonly_fields = ["openid", "unionid", "created_at"]
+
+
+class ApiKeyAdminForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        label=_("scopes"),
+        choices=ApiScope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "scopes", "allowed_ips", "rate_limit"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(SimpleHistoryAdmin):
+    """Keys are created here; the raw key is shown once, in a message after saving."""
+
+    form = ApiKeyAdminForm
+    list_display = ["name", "prefix", "scopes", "rate_limit", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix"]
+    readonly_fields = ["prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke_selected"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        obj.created_by = request.user
+        raw = services.api_key_assign_secret(api_key=obj)
+        super().save_model(request, obj, form, change)
+        # Only the hash is stored: this message is the one and only time the key is visible.
+        messages.warning(
+            request,
+            _("API key created. Copy it now, it will not be shown again: %(key)s") % {"key": raw},
+        )
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoke instead: the audit trail keeps referring to the key by name
+
+    @admin.action(description=_("Revoke selected API keys"))
+    def revoke_selected(self, request, queryset):
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            services.api_key_revoke(api_key=api_key)
+        self.message_user(request, _("The selected keys are revoked."), messages.SUCCESS)

@@ -1,6 +1,9 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from . import api_keys
 
 
 class Role(models.TextChoices):
@@ -55,3 +58,59 @@ class CustomerProfile(models.Model):
 
     def __str__(self) -> str:
         return self.nickname or f"customer {self.pk}"
+
+
+class ApiScope(models.TextChoices):
+    TTS = "tts", _("Speech synthesis (/v1/audio/speech)")
+
+
+class ApiKey(models.Model):
+    """A server-to-server credential. Only the sha256 of the key is stored; the raw key is shown
+    once, when it is created. `prefix` (e.g. ``csk_3fA9xQ2b``) identifies a key in logs and the
+    admin without revealing it, and narrows the lookup before the constant-time comparison."""
+
+    name = models.CharField(_("name"), max_length=64, unique=True)
+    prefix = models.CharField(_("prefix"), max_length=16, db_index=True, editable=False)
+    key_hash = models.CharField(_("key hash (sha256)"), max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(
+        _("scopes"), default=list, blank=True, validators=[api_keys.validate_scopes]
+    )
+    allowed_ips = models.TextField(
+        _("allowed IPs"),
+        blank=True,
+        validators=[api_keys.validate_allowed_ips],
+        help_text=_("One IP address or CIDR network per line (or comma-separated); empty: any."),
+    )
+    rate_limit = models.CharField(
+        _("rate limit"),
+        max_length=16,
+        default="60/m",
+        validators=[api_keys.validate_rate_limit],
+        help_text=_('Requests per period, e.g. "60/m", "1000/h", "5/10s".'),
+    )
+    created_by = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
+    # Who changed what (scopes, IPs, limit, revocation) is an audit requirement; last use is
+    # written with queryset.update() and so never floods the history.
+    history = HistoricalRecords(excluded_fields=["last_used_at"])
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,11 +1,15 @@
-"""Account writes: customers from WeChat, staff roles, tokens."""
+"""Account writes: customers from WeChat, staff roles, tokens, API keys."""
+
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from .models import CustomerProfile, Role, User
+from . import api_keys
+from .models import ApiKey, CustomerProfile, Role, User
 from .wechat import jscode2session
 
 DEMO_CUSTOMER_OPENID = "demo-customer-openid"
@@ -78,3 +82,53 @@ def staff_user_create(*, username: str, password: str, role: Role, **fields) -> 
     user.full_clean(exclude=["password"])
     user.save()
     return staff_user_set_role(user=user, role=role)
+
+
+# last_used_at is for humans ("is this key still used?"): minute precision is plenty, and it
+# spares the database one write per API request.
+API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def api_key_assign_secret(*, api_key: ApiKey) -> str:
+    """Give an unsaved key its secret; returns the raw key (the only time it exists)."""
+    raw = api_keys.key_generate()
+    api_key.prefix = api_keys.key_prefix(raw)
+    api_key.key_hash = api_keys.key_hash(raw)
+    return raw
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    name: str,
+    scopes: list[str],
+    allowed_ips: str = "",
+    rate_limit: str = "60/m",
+    created_by: User | None = None,
+) -> tuple[ApiKey, str]:
+    api_key = ApiKey(
+        name=name,
+        scopes=list(scopes),
+        allowed_ips=allowed_ips,
+        rate_limit=rate_limit,
+        created_by=created_by,
+    )
+    raw = api_key_assign_secret(api_key=api_key)
+    api_key.full_clean()
+    api_key.save()
+    return api_key, raw
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])  # a history row: who revoked it, when
+    return api_key
+
+
+def api_key_touch(*, api_key: ApiKey) -> None:
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at >= API_KEY_TOUCH_INTERVAL:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now

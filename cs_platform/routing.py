@@ -3,7 +3,9 @@
 from django.urls import path
 
 from dialogs.consumers import ChatConsumer
+from tts.consumers import SpeechStreamConsumer
 
 websocket_urlpatterns: list = [
     path("ws/chat/<int:conversation_id>/", ChatConsumer.as_asgi()),
+    path("ws/tts/", SpeechStreamConsumer.as_asgi()),
 ]

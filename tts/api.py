@@ -26,6 +26,10 @@ def client_ip(request) -> str | None:
     ) or None
 
 
+# One synthesis budget per user, shared by /api/tts/ and the /ws/tts/ stream.
+TTS_RATE_GROUP = "tts.speech"
+
+
 def _tts_rate(group, request) -> str:
     return settings.TTS_RATE_LIMIT
 
@@ -109,7 +113,9 @@ def speech_for_request(request, data: dict, *, source: str, api_key_name: str = 
         ) from exc
 
 
-@method_decorator(ratelimit(key="user_or_ip", rate=_tts_rate, block=True), name="post")
+@method_decorator(
+    ratelimit(group=TTS_RATE_GROUP, key="user_or_ip", rate=_tts_rate, block=True), name="post"
+)
 class SpeechCreateApi(APIView):
     @extend_schema(
         request=SpeechInputSerializer,

@@ -390,7 +390,7 @@ class SpeechStream:
 
     @property
     def duration_ms(self) -> int:
-        return int(round(self.samples * 1000 / self.sample_rate))
+        return round(self.samples * 1000 / self.sample_rate)
 
     def chunks(self) -> Iterator[bytes]:
         """Encoded audio, one chunk per utterance (MP3: whatever frames are complete), then the

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api
+from . import api, openai_api
 
 urlpatterns = [
     path("tts/", api.SpeechCreateApi.as_view(), name="tts-speech"),
@@ -10,4 +10,9 @@ urlpatterns = [
 
 media_urlpatterns = [
     path("audio/<str:token>", api.clip_media, name="tts-clip"),
+]
+
+# OpenAI-compatible routes, mounted at /v1/ (API-key auth only).
+openai_urlpatterns = [
+    path("audio/speech", openai_api.OpenAISpeechCreateApi.as_view(), name="v1-audio-speech"),
 ]
