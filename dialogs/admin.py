@@ -139,7 +139,7 @@ class MessageAdmin(admin.ModelAdmin):
         return obj.audio_error or obj.get_audio_status_display()
 
 
-@admin.action(description=_("Precompute audio (in the background)"))
+@admin.action(description=_("Precompute audio (in the background)"), permissions=["change"])
 def precompute_selected(modeladmin, request, queryset):
     phrase_ids = list(queryset.values_list("pk", flat=True))
     services.phrase_precompute_queue(phrase_ids=phrase_ids)

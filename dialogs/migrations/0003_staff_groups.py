@@ -43,7 +43,8 @@ GROUPS = {"agents": AGENT_PERMS, "supervisors": SUPERVISOR_PERMS}
 def create_groups(apps, schema_editor):
     for app_label in ("dialogs", "tts"):
         app_config = apps.get_app_config(app_label)
-        app_config.models_module = True
+        if app_config.models_module is None:  # historical app configs have none
+            app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
