@@ -1,0 +1,217 @@
+"""The customer HTTP API (mini-program): conversations, messages, idempotency, limits."""
+
+import pytest
+from django.urls import reverse
+
+from accounts.services import tokens_for_user
+from accounts.tests.factories import CustomerFactory
+from dialogs.models import AudioStatus, ConversationStatus, Message, SenderKind
+from dialogs.serializers import ConversationOutputSerializer, MessageOutputSerializer
+from dialogs.services import agent_reply_create, customer_message_create
+
+pytestmark = pytest.mark.django_db
+
+CONVERSATIONS = "/api/conversations/"
+
+
+def messages_url(conversation_id: int) -> str:
+    return f"/api/conversations/{conversation_id}/messages/"
+
+
+@pytest.fixture
+def as_customer(api_client, customer):
+    # A real JWT, as the mini-program sends it (not force_authenticate).
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for_user(user=customer)['access']}")
+    return api_client
+
+
+def test_it_starts_a_conversation_then_resumes_it(as_customer, customer):
+    first = as_customer.post(CONVERSATIONS)
+    assert first.status_code == 201
+    assert first.json()["status"] == ConversationStatus.OPEN
+    again = as_customer.post(CONVERSATIONS)
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+
+
+def test_it_starts_a_new_conversation_after_the_last_was_resolved(
+    as_customer, conversation
+):
+    conversation.status = ConversationStatus.RESOLVED
+    conversation.save()
+    response = as_customer.post(CONVERSATIONS)
+    assert response.status_code == 201
+    assert response.json()["id"] != conversation.pk
+
+
+def test_it_lists_only_own_conversations(as_customer, conversation):
+    from dialogs.services import conversation_create
+
+    conversation_create(customer=CustomerFactory())
+    body = as_customer.get(CONVERSATIONS).json()
+    assert [c["id"] for c in body["results"]] == [conversation.pk]
+    assert set(body) == {"next", "previous", "results"}
+
+
+def test_it_hides_other_customers_conversations_with_404(api_client, conversation):
+    stranger = CustomerFactory()
+    api_client.force_authenticate(stranger)
+    assert api_client.get(f"{CONVERSATIONS}{conversation.pk}/").status_code == 404
+    assert api_client.get(messages_url(conversation.pk)).status_code == 404
+    response = api_client.post(messages_url(conversation.pk), {"text": "hi"}, format="json")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert not conversation.messages.exists()
+
+
+def test_it_requires_authentication(api_client, conversation):
+    response = api_client.get(CONVERSATIONS)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_it_stores_a_message_and_returns_no_bot_reply_when_none_fires(as_customer, conversation):
+    response = as_customer.post(
+        messages_url(conversation.pk), {"text": "我的订单还没到"}, format="json"
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["bot_reply"] is None
+    assert body["message"]["text"] == "我的订单还没到"
+    assert body["message"]["sender_kind"] == SenderKind.CUSTOMER
+    assert body["message"]["audio"] == {
+        "status": AudioStatus.NONE,
+        "url": None,
+        "duration_ms": None,
+        "format": None,
+        "emotion": None,
+    }
+    assert Message.objects.get(pk=body["message"]["id"]).author_id == conversation.customer_id
+
+
+def test_it_returns_the_bot_reply_when_a_canned_phrase_answers(as_customer, conversation):
+    response = as_customer.post(messages_url(conversation.pk), {"text": "你好"}, format="json")
+    assert response.status_code == 201
+    bot = response.json()["bot_reply"]
+    assert bot["sender_kind"] == SenderKind.BOT
+    assert bot["text"].startswith("您好")
+    assert bot["audio"]["status"] == AudioStatus.PENDING  # voiced after commit
+    assert bot["audio"]["emotion"] == "warm"  # greeting -> warm, by the seeded policy
+
+
+def test_a_retry_with_the_same_client_id_is_stored_once(as_customer, conversation):
+    payload = {"text": "你好", "client_id": "c-7f3a"}
+    first = as_customer.post(messages_url(conversation.pk), payload, format="json")
+    retry = as_customer.post(messages_url(conversation.pk), payload, format="json")
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert retry.json()["message"]["id"] == first.json()["message"]["id"]
+    assert retry.json()["bot_reply"]["id"] == first.json()["bot_reply"]["id"]
+    assert first.json()["message"]["client_id"] == "c-7f3a"
+    assert conversation.messages.filter(sender_kind=SenderKind.CUSTOMER).count() == 1
+    assert conversation.messages.filter(sender_kind=SenderKind.BOT).count() == 1
+
+
+def test_the_same_client_id_in_another_conversation_is_a_new_message(
+    as_customer, customer, conversation
+):
+    from dialogs.services import conversation_create
+
+    other = conversation_create(customer=customer)
+    for target in (conversation, other):
+        response = as_customer.post(
+            messages_url(target.pk), {"text": "在线等", "client_id": "same"}, format="json"
+        )
+        assert response.status_code == 201
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_it_rejects_an_empty_message(as_customer, conversation, text):
+    response = as_customer.post(messages_url(conversation.pk), {"text": text}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+    assert "text" in response.json()["error"]["fields"]
+
+
+def test_it_rejects_a_message_over_the_configured_length(as_customer, conversation, settings):
+    settings.CHAT_MAX_MESSAGE_CHARS = 10
+    ok = as_customer.post(messages_url(conversation.pk), {"text": "字" * 10}, format="json")
+    too_long = as_customer.post(messages_url(conversation.pk), {"text": "字" * 11}, format="json")
+    assert ok.status_code == 201
+    assert too_long.status_code == 400
+    assert too_long.json()["error"]["fields"]["text"] == ["At most 10 characters."]
+
+
+def test_it_rate_limits_message_posts_per_user(as_customer, conversation, settings):
+    settings.CHAT_RATE_LIMIT = "2/m"
+    codes = [
+        as_customer.post(messages_url(conversation.pk), {"text": f"第{i}条"}, format="json")
+        for i in range(3)
+    ]
+    assert [r.status_code for r in codes] == [201, 201, 429]
+    assert codes[-1]["Retry-After"] == "60"
+    assert codes[-1].json()["error"]["code"] == "rate_limited"
+    assert conversation.messages.count() == 2
+
+
+def test_staff_cannot_post_as_a_customer(api_client, agent, conversation):
+    api_client.force_authenticate(agent)
+    response = api_client.post(messages_url(conversation.pk), {"text": "hi"}, format="json")
+    assert response.status_code == 403
+    assert api_client.post(CONVERSATIONS).status_code == 403
+
+
+def test_messages_are_ascending_paginated_and_pollable_with_after(
+    as_customer, customer, conversation
+):
+    stored = [
+        customer_message_create(conversation=conversation, author=customer, text=f"消息{i}")
+        for i in range(5)
+    ]
+    page = as_customer.get(messages_url(conversation.pk), {"page_size": 2}).json()
+    assert [m["id"] for m in page["results"]] == [m.pk for m in stored[:2]]
+    rest = as_customer.get(page["next"]).json()
+    assert [m["id"] for m in rest["results"]] == [m.pk for m in stored[2:4]]
+    newer = as_customer.get(messages_url(conversation.pk), {"after": stored[2].pk}).json()
+    assert [m["id"] for m in newer["results"]] == [m.pk for m in stored[3:]]
+    assert as_customer.get(messages_url(conversation.pk), {"after": "x"}).status_code == 400
+
+
+@pytest.mark.slow
+def test_a_voiced_reply_carries_a_signed_playable_audio_url(
+    as_customer, conversation, agent, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = agent_reply_create(conversation=conversation, agent=agent, text="好的。")
+    body = as_customer.get(messages_url(conversation.pk)).json()
+    audio = next(m for m in body["results"] if m["id"] == reply.pk)["audio"]
+    assert audio["status"] == AudioStatus.READY
+    assert audio["url"].startswith("/media/audio/")
+    assert audio["format"] == "mp3" and audio["duration_ms"] > 100
+    assert audio["emotion"] == "neutral"
+    clip = as_customer.get(audio["url"])
+    assert clip.status_code == 200
+    assert clip["Content-Type"] == "audio/mpeg"
+
+
+def test_the_declared_schema_fields_match_the_payloads(conversation, customer):
+    # The output serializers build their data from the selectors; their declared fields are
+    # the OpenAPI schema. Keep the two in step.
+    message = customer_message_create(conversation=conversation, author=customer, text="你好")
+    assert set(MessageOutputSerializer(message).data) == set(MessageOutputSerializer().fields)
+    assert set(ConversationOutputSerializer(conversation).data) == set(
+        ConversationOutputSerializer().fields
+    )
+
+
+def test_every_chat_endpoint_is_in_the_schema(api_client):
+    schema = api_client.get(reverse("schema"), {"format": "json"}).json()
+    for path in (
+        "/api/conversations/",
+        "/api/conversations/{conversation_id}/",
+        "/api/conversations/{conversation_id}/messages/",
+        "/api/agent/conversations/",
+        "/api/agent/conversations/{conversation_id}/assign/",
+        "/api/agent/conversations/{conversation_id}/resolve/",
+        "/api/agent/conversations/{conversation_id}/reply/",
+    ):
+        assert path in schema["paths"]
