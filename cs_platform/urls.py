@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from dialogs.chat_views import chat_page
 from tts.urls import media_urlpatterns, openai_urlpatterns
 
 from . import health
@@ -16,6 +17,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("accounts.urls")),
     path("api/", include("tts.urls")),
+    path("api/", include("dialogs.api_urls")),
+    path("chat/", chat_page, name="chat"),
     path("media/", include(media_urlpatterns)),
     path("v1/", include(openai_urlpatterns)),
 ]

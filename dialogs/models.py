@@ -297,11 +297,20 @@ class Message(models.Model):
     audio_error = models.CharField(_("audio error"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     audio_updated_at = models.DateTimeField(_("audio updated at"), null=True, blank=True)
+    # Idempotency key chosen by the client (mini-program): a retried POST finds the stored row.
+    client_id = models.CharField(_("client id"), max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = _("message")
         verbose_name_plural = _("messages")
         ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"],
+                condition=~Q(client_id=""),
+                name="dialogs_message_client_id_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_sender_kind_display()}: {self.text[:30]}"

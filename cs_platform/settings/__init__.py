@@ -6,5 +6,6 @@ comes from environment variables (see README "Configuration").
 
 from .api import *  # noqa: F403
 from .base import *  # noqa: F403
+from .chat import *  # noqa: F403
 from .realtime import *  # noqa: F403
 from .tts import *  # noqa: F403

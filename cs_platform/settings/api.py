@@ -37,6 +37,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
+    # Several components have a "status" field with different choices: name the enums.
+    "ENUM_NAME_OVERRIDES": {
+        "ConversationStatusEnum": "dialogs.models.ConversationStatus",
+        "AudioStatusEnum": "dialogs.models.AudioStatus",
+    },
 }
 
 # django-ratelimit uses the default cache (Redis in production); limits are settings.

@@ -34,9 +34,7 @@ def test_it_starts_a_conversation_then_resumes_it(as_customer, customer):
     assert again.json()["id"] == first.json()["id"]
 
 
-def test_it_starts_a_new_conversation_after_the_last_was_resolved(
-    as_customer, conversation
-):
+def test_it_starts_a_new_conversation_after_the_last_was_resolved(as_customer, conversation):
     conversation.status = ConversationStatus.RESOLVED
     conversation.save()
     response = as_customer.post(CONVERSATIONS)

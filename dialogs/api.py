@@ -1,0 +1,318 @@
+"""The chat HTTP API: customers (mini-program, web chat page) and agents (integrations).
+
+Thin views: validate -> one service or selector -> serialize. Errors use the one envelope
+(`cs_platform.api.errors`); lists use cursor pagination.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django_ratelimit.decorators import ratelimit
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User
+from cs_platform.api.pagination import DefaultCursorPagination
+from tts.models import EmotionPreset
+
+from . import selectors, selectors_api, services, services_api
+from .models import ConversationPriority, ConversationStatus
+from .serializers import (
+    ConversationOutputSerializer,
+    ConversationPageOutputSerializer,
+    MessageOutputSerializer,
+    MessagePageOutputSerializer,
+    MessagePostOutputSerializer,
+)
+
+
+class IsCustomer(BasePermission):
+    message = "Only customers can do this."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and getattr(user, "is_customer", False))
+
+
+class IsAgent(BasePermission):
+    message = "Only agents can do this."
+
+    def has_permission(self, request, view) -> bool:
+        return selectors.user_is_staff(request.user)
+
+
+def _drf_validation_error(
+    exc: DjangoValidationError, rename: dict[str, str] | None = None
+) -> exceptions.ValidationError:
+    """A service's Django ValidationError as DRF's, so it reaches the error envelope as 400."""
+    if hasattr(exc, "error_dict"):
+        rename = rename or {}
+        return exceptions.ValidationError(
+            {rename.get(field, field): messages for field, messages in exc.message_dict.items()}
+        )
+    return exceptions.ValidationError(exc.messages)
+
+
+def _chat_rate(group, request) -> str:
+    return settings.CHAT_RATE_LIMIT
+
+
+class MessageCursorPagination(DefaultCursorPagination):
+    """Oldest first: a chat is read top to bottom, and `after` polling appends at the end."""
+
+    ordering = "pk"
+
+
+def _paginated(view: APIView, request, queryset, serializer_class, pagination_class):
+    paginator = pagination_class()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+# --- customers --------------------------------------------------------------------------------
+
+
+class ConversationListCreateApi(APIView):
+    """GET: the caller's conversations, newest first. POST: resume the open one or start one."""
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsAuthenticated(), IsCustomer()]
+        return [IsAuthenticated()]
+
+    @extend_schema(
+        operation_id="conversations_list",
+        responses={200: ConversationPageOutputSerializer},
+    )
+    def get(self, request):
+        conversations = selectors_api.conversations_for_customer(customer=request.user)
+        return _paginated(
+            self, request, conversations, ConversationOutputSerializer, DefaultCursorPagination
+        )
+
+    @extend_schema(
+        operation_id="conversations_resume_or_create",
+        request=None,
+        responses={200: ConversationOutputSerializer, 201: ConversationOutputSerializer},
+        description="Returns the open (or pending) conversation with 200, or a new one with 201.",
+    )
+    def post(self, request):
+        conversation, created = services_api.conversation_resume_or_create(customer=request.user)
+        return Response(
+            ConversationOutputSerializer(conversation).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class ConversationDetailApi(APIView):
+    @extend_schema(
+        operation_id="conversations_retrieve", responses={200: ConversationOutputSerializer}
+    )
+    def get(self, request, conversation_id: int):
+        conversation = selectors_api.conversation_get_for_customer(
+            user=request.user, conversation_id=conversation_id
+        )
+        return Response(ConversationOutputSerializer(conversation).data)
+
+
+@method_decorator(
+    ratelimit(key="user", rate=_chat_rate, method="POST", group="chat-message", block=True),
+    name="post",
+)
+class ConversationMessagesApi(APIView):
+    """GET: messages oldest first (`after` for polling). POST: a customer's message."""
+
+    class MessageCreateInputSerializer(serializers.Serializer):
+        text = serializers.CharField(
+            trim_whitespace=True,
+            help_text="The customer's message (at most CHAT_MAX_MESSAGE_CHARS characters).",
+        )
+        client_id = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=services_api.CLIENT_ID_MAX,
+            help_text="Idempotency key: a retry with the same value returns the stored message.",
+        )
+
+        def validate_text(self, value: str) -> str:
+            limit = settings.CHAT_MAX_MESSAGE_CHARS
+            if len(value) > limit:
+                raise serializers.ValidationError(
+                    _("At most %(limit)d characters.") % {"limit": limit}
+                )
+            return value
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsAuthenticated(), IsCustomer()]
+        return [IsAuthenticated()]
+
+    @extend_schema(
+        operation_id="conversations_messages_list",
+        parameters=[
+            OpenApiParameter(
+                "after", int, description="Only messages with a larger id (incremental polling)."
+            )
+        ],
+        responses={200: MessagePageOutputSerializer},
+    )
+    def get(self, request, conversation_id: int):
+        conversation = selectors_api.conversation_get_for_customer(
+            user=request.user, conversation_id=conversation_id
+        )
+        try:
+            after = int(request.query_params.get("after") or 0)
+        except ValueError as exc:
+            raise exceptions.ValidationError({"after": [_("Must be a message id.")]}) from exc
+        messages = selectors.conversation_messages(conversation=conversation, after_id=after)
+        return _paginated(self, request, messages, MessageOutputSerializer, MessageCursorPagination)
+
+    @extend_schema(
+        operation_id="conversations_messages_create",
+        request=MessageCreateInputSerializer,
+        responses={201: MessagePostOutputSerializer, 200: MessagePostOutputSerializer},
+        description="201 with the stored message and the bot's auto-reply (or null); "
+        "200 with the already stored pair when `client_id` was seen before.",
+    )
+    def post(self, request, conversation_id: int):
+        conversation = selectors_api.conversation_get_for_customer(
+            user=request.user, conversation_id=conversation_id
+        )
+        serializer = self.MessageCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            result = services_api.customer_message_post(
+                conversation=conversation,
+                author=request.user,
+                text=serializer.validated_data["text"],
+                client_id=serializer.validated_data.get("client_id", ""),
+            )
+        except DjangoValidationError as exc:
+            raise _drf_validation_error(exc) from exc
+        data = MessagePostOutputSerializer(
+            {"message": result.message, "bot_reply": result.bot_reply}
+        ).data
+        return Response(data, status=status.HTTP_201_CREATED if result.created else 200)
+
+
+# --- agents -----------------------------------------------------------------------------------
+
+
+def _agent_conversation(request, conversation_id: int):
+    return selectors.conversation_get_for_user(user=request.user, conversation_id=conversation_id)
+
+
+class AgentConversationListApi(APIView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    class AgentConversationFilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=ConversationStatus.choices, required=False)
+        assigned = serializers.ChoiceField(choices=["me", "none"], required=False)
+        priority = serializers.ChoiceField(choices=ConversationPriority.choices, required=False)
+
+    @extend_schema(
+        operation_id="agent_conversations_list",
+        parameters=[AgentConversationFilterSerializer],
+        responses={200: ConversationPageOutputSerializer},
+        description="Without `status`: open and pending conversations only.",
+    )
+    def get(self, request):
+        filters = self.AgentConversationFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        conversations = selectors_api.conversations_for_agents(
+            user=request.user, **filters.validated_data
+        )
+        return _paginated(
+            self, request, conversations, ConversationOutputSerializer, DefaultCursorPagination
+        )
+
+
+class AgentConversationAssignApi(APIView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    class AgentAssignInputSerializer(serializers.Serializer):
+        agent_id = serializers.IntegerField(
+            required=False, help_text="The agent to assign; default: the caller."
+        )
+
+    @extend_schema(
+        operation_id="agent_conversations_assign",
+        request=AgentAssignInputSerializer,
+        responses={200: ConversationOutputSerializer},
+    )
+    def post(self, request, conversation_id: int):
+        conversation = _agent_conversation(request, conversation_id)
+        serializer = self.AgentAssignInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        agent_id = serializer.validated_data.get("agent_id")
+        agent = request.user if agent_id is None else User.objects.filter(pk=agent_id).first()
+        if agent is None:
+            raise exceptions.ValidationError({"agent_id": [_("No such user.")]})
+        try:
+            conversation = services_api.conversation_assign(conversation=conversation, agent=agent)
+        except DjangoValidationError as exc:
+            raise _drf_validation_error(exc) from exc
+        return Response(ConversationOutputSerializer(conversation).data)
+
+
+class AgentConversationResolveApi(APIView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_conversations_resolve",
+        request=None,
+        responses={200: ConversationOutputSerializer},
+    )
+    def post(self, request, conversation_id: int):
+        conversation = _agent_conversation(request, conversation_id)
+        conversation = services_api.conversation_resolve(conversation=conversation)
+        return Response(ConversationOutputSerializer(conversation).data)
+
+
+class AgentConversationReplyApi(APIView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    class AgentReplyInputSerializer(serializers.Serializer):
+        text = serializers.CharField(required=False, allow_blank=True)
+        short_code = serializers.CharField(
+            required=False, allow_blank=True, help_text="A canned phrase's short code."
+        )
+        emotion = serializers.SlugRelatedField(
+            slug_field="name",
+            queryset=EmotionPreset.objects.all(),
+            required=False,
+            allow_null=True,
+            help_text="Emotion preset name; default: the policy's suggestion.",
+        )
+
+        def validate(self, attrs):
+            if bool(attrs.get("text", "").strip()) == bool(attrs.get("short_code", "").strip()):
+                raise serializers.ValidationError(_("Give exactly one of text or short_code."))
+            return attrs
+
+    @extend_schema(
+        operation_id="agent_conversations_reply",
+        request=AgentReplyInputSerializer,
+        responses={201: MessageOutputSerializer},
+    )
+    def post(self, request, conversation_id: int):
+        conversation = _agent_conversation(request, conversation_id)
+        serializer = self.AgentReplyInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            message = services.agent_reply_create(
+                conversation=conversation,
+                agent=request.user,
+                text=data.get("text", ""),
+                phrase_code=data.get("short_code", "").strip(),
+                emotion=data.get("emotion"),
+            )
+        except DjangoValidationError as exc:
+            # The service speaks of `phrase_code`; this API calls it `short_code`.
+            raise _drf_validation_error(exc, rename={"phrase_code": "short_code"}) from exc
+        return Response(MessageOutputSerializer(message).data, status=status.HTTP_201_CREATED)
