@@ -38,6 +38,7 @@ def test_the_list_shows_unread_counts_until_the_agent_opens_it(
     customer_message_create(conversation=conversation, author=customer, text="怎么还没到")
     client.force_login(agent)
     page = client.get(reverse("console:index")).content.decode()
+    assert "进行中的会话" in page  # Chinese by default
     assert f'data-conversation="{conversation.pk}"' in page
     assert '<span class="badge unread">2</span>' in page
     client.get(reverse("console:conversation", args=[conversation.pk]))

@@ -1,6 +1,7 @@
 """Intent classification and the emotion policy, against the seeded rules."""
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
 from dialogs.models import EmotionRule, Intent
@@ -42,7 +43,7 @@ def test_it_matches_regex_patterns_and_priority_decides():
 
 def test_it_rejects_an_invalid_regex():
     intent = Intent(name="broken", label="坏", patterns="([unclosed", priority=10)
-    with pytest.raises(Exception, match="regular expression"):
+    with pytest.raises(ValidationError, match="正则表达式"):  # zh-hans is the default language
         intent.full_clean()
 
 
