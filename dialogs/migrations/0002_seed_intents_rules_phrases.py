@@ -64,16 +64,29 @@ def seed(apps, schema_editor):
 
 
 def unseed(apps, schema_editor):
-    apps.get_model("dialogs", "CannedPhrase").objects.filter(
-        short_code__in=[p[0] for p in PHRASES]
-    ).delete()
-    apps.get_model("dialogs", "EmotionRule").objects.filter(
-        preset__name__in=[r[1] for r in RULES]
-    ).filter(intent__name__in=[r[0] for r in RULES if r[0]]).delete()
-    apps.get_model("dialogs", "EmotionRule").objects.filter(
-        intent__isnull=True, preset__name="neutral"
-    ).delete()
-    apps.get_model("dialogs", "Intent").objects.filter(name__in=[i[0] for i in INTENTS]).delete()
+    # Plain SQL: the ORM's deletion collector trips over historical (simple-history) models
+    # in migration state ("Must be Intent instance"), and only seeded rows must go.
+    codes = [p[0] for p in PHRASES]
+    intents = [i[0] for i in INTENTS]
+    in_codes = "IN (" + ", ".join(["%s"] * len(codes)) + ")"  # portable: PostgreSQL and SQLite
+    in_intents = "IN (" + ", ".join(["%s"] * len(intents)) + ")"
+    statements = [
+        ("UPDATE dialogs_message SET canned_phrase_id = NULL WHERE canned_phrase_id IN "
+         "(SELECT id FROM dialogs_cannedphrase WHERE short_code " + in_codes + ")", codes),
+        ("DELETE FROM dialogs_cannedphrase_emotions WHERE cannedphrase_id IN "
+         "(SELECT id FROM dialogs_cannedphrase WHERE short_code " + in_codes + ")", codes),
+        ("DELETE FROM dialogs_cannedphrase WHERE short_code " + in_codes, codes),
+        ("UPDATE dialogs_message SET intent_id = NULL WHERE intent_id IN "
+         "(SELECT id FROM dialogs_intent WHERE name " + in_intents + ")", intents),
+        ("DELETE FROM dialogs_emotionrule WHERE intent_id IN "
+         "(SELECT id FROM dialogs_intent WHERE name " + in_intents + ")", intents),
+        ("DELETE FROM dialogs_emotionrule WHERE intent_id IS NULL AND preset_id IN "
+         "(SELECT id FROM tts_emotionpreset WHERE name = 'neutral')", []),
+        ("DELETE FROM dialogs_intent WHERE name " + in_intents, intents),
+    ]
+    with schema_editor.connection.cursor() as cursor:
+        for sql, params in statements:
+            cursor.execute(sql, params)
 
 
 class Migration(migrations.Migration):

@@ -43,7 +43,7 @@ GROUPS = {"agents": AGENT_PERMS, "supervisors": SUPERVISOR_PERMS}
 def create_groups(apps, schema_editor):
     for app_label in ("dialogs", "tts"):
         app_config = apps.get_app_config(app_label)
-        if app_config.models_module is None:  # historical app configs have none
+        if getattr(app_config, "models_module", None) is None:  # migration stubs have none
             app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
     Group = apps.get_model("auth", "Group")
