@@ -122,3 +122,26 @@ def test_the_admin_bulk_action_queues_precompute(
     assert response.status_code == 302
     assert len(callbacks) >= 1
     assert _clips("请稍候。", "neutral").exists()
+
+
+def test_a_lexicon_edit_re_renders_the_phrases_that_use_the_word(
+    client, supervisor, presets, only_new_phrases, django_capture_on_commit_callbacks
+):
+    phrase = CannedPhrase.objects.create(short_code="cq", title="重庆", text="重庆仓发货。")
+    phrase.emotions.set([presets["neutral"]])
+    client.force_login(supervisor)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:tts_pronunciationentry_add"),
+            {"word": "重庆", "pinyin": "chong2 qing4", "note": ""},
+        )
+    assert response.status_code == 302, response.content[:2000]
+    clips = _clips("重庆仓发货。", "neutral")
+    # Rendered with the entry in its cache key (the lexicon fingerprint is no longer empty).
+    assert clips.exclude(lexicon_fingerprint=_clip_fingerprint_without_lexicon()).exists()
+
+
+def _clip_fingerprint_without_lexicon() -> str:
+    from tts.engine.frontend import lexicon_fingerprint
+
+    return lexicon_fingerprint({})
