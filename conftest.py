@@ -1,5 +1,6 @@
 """Suite-wide fixtures. The suite needs real PostgreSQL and Redis: say how to start them."""
 
+import importlib
 import os
 
 import pytest
@@ -15,6 +16,30 @@ def pytest_sessionstart(session):
         url = os.environ.get(env_name, "")
         if url and not reachable(url, port):
             pytest.exit(HELP.format(what=what, url=url), returncode=3)
+
+
+# Reference data created by data migrations. A transactional test anywhere in the suite
+# flushes the test database (seeds included) and --reuse-db keeps it that way, so every
+# database test re-applies these idempotent seed functions first.
+SEEDS = [
+    ("tts.migrations.0002_seed_voice_and_presets", "seed"),
+    ("dialogs.migrations.0002_seed_intents_rules_phrases", "seed"),
+    ("dialogs.migrations.0003_staff_groups", "create_groups"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    marker = request.node.get_closest_marker("django_db")
+    names = set(request.fixturenames)
+    if marker is None and not names & {"db", "transactional_db"}:
+        return
+    transactional = "transactional_db" in names or bool(marker and marker.kwargs.get("transaction"))
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from django.apps import apps
+
+    for module, function in SEEDS:
+        getattr(importlib.import_module(module), function)(apps, None)
 
 
 @pytest.fixture(autouse=True)

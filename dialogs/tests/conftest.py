@@ -1,27 +1,10 @@
-import importlib
-
 import pytest
-from django.apps import apps
 
 from accounts.models import Role
 from accounts.services import staff_user_set_role
 from accounts.tests.factories import AgentFactory, CustomerFactory, SupervisorFactory
 from dialogs.services import conversation_create
 from tts.models import EmotionPreset
-
-SEEDS = [
-    ("tts.migrations.0002_seed_voice_and_presets", "seed"),
-    ("dialogs.migrations.0002_seed_intents_rules_phrases", "seed"),
-    ("dialogs.migrations.0003_staff_groups", "create_groups"),
-]
-
-
-@pytest.fixture(autouse=True)
-def seeded(db):
-    """Re-apply the (idempotent) seed migrations: a transactional test anywhere in the suite
-    flushes the shared test database, seeds included, and --reuse-db keeps it that way."""
-    for module, function in SEEDS:
-        getattr(importlib.import_module(module), function)(apps, None)
 
 
 @pytest.fixture
