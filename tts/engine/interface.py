@@ -13,17 +13,26 @@ class SpeechEngine(Protocol):
     sample_rate: int
 
     def synthesize(
-        self, text: str, *, controls: Controls | None = None,
+        self,
+        text: str,
+        *,
+        controls: Controls | None = None,
         lexicon: Mapping[str, Sequence[str]] | None = None,
     ) -> SpeechAudio: ...
 
     def stream(
-        self, text: str, *, controls: Controls | None = None,
+        self,
+        text: str,
+        *,
+        controls: Controls | None = None,
         lexicon: Mapping[str, Sequence[str]] | None = None,
     ) -> Iterator[SpeechAudio]: ...
 
     def synthesize_batch(
-        self, texts: Sequence[str], *, controls: Sequence[Controls] | Controls | None = None,
+        self,
+        texts: Sequence[str],
+        *,
+        controls: Sequence[Controls] | Controls | None = None,
         lexicon: Mapping[str, Sequence[str]] | None = None,
     ) -> list[SpeechAudio]: ...
 
