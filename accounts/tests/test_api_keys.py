@@ -35,9 +35,7 @@ def _create(name="crm", **fields):
 
 
 def _speak(client, raw, body=BODY, **extra):
-    return client.post(
-        SPEECH_URL, body, format="json", HTTP_AUTHORIZATION=f"Bearer {raw}", **extra
-    )
+    return client.post(SPEECH_URL, body, format="json", HTTP_AUTHORIZATION=f"Bearer {raw}", **extra)
 
 
 @pytest.mark.django_db
