@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from conftest import SEEDS  # the suite-wide seed list (root conftest.py)
 from dialogs.services import conversation_create, customer_message_create
-from dialogs.tests.conftest import SEEDS
 
 pytestmark = [
     pytest.mark.browser,

@@ -12,11 +12,10 @@ from django.urls import reverse
 
 from dialogs.tests import test_browser
 
-# Reused from the console's browser test: uvicorn on the test database, a Chromium page, and
-# putting the seed rows back after the transactional test's flush.
+# Reused from the console's browser test: uvicorn on the test database and a Chromium page.
+# (Seed rows are put back before every database test by the root conftest.)
 asgi_server = test_browser.asgi_server
 browser_page = test_browser.browser_page
-_reseed_after_flush = test_browser._reseed_after_flush
 
 COMPLAINT = "你们的服务太差了，我要投诉！"
 ANSWER = "非常抱歉给您带来不便，我们马上为您处理。"
@@ -36,6 +35,7 @@ def test_the_page_says_so_when_dev_login_is_disabled(client, settings):
     settings.WECHAT_DEV_LOGIN = True
     page = client.get(reverse("chat")).content.decode()
     assert 'id="dev-login-disabled"' in page
+    assert "此服务器未开启开发者登录" in page  # Chinese by default
     assert 'id="login"' not in page
     assert "onclick" not in page and "onsubmit" not in page  # no inline handlers (CSP)
 
@@ -46,6 +46,7 @@ def test_the_page_offers_the_dev_login_when_enabled(client, settings):
     settings.WECHAT_DEV_LOGIN = True
     page = client.get(reverse("chat")).content.decode()
     assert 'id="login"' in page
+    assert "以演示客户身份登录" in page
     assert 'id="dev-login-disabled"' not in page
     assert '"devLoginUrl": "/api/auth/dev-login/"' in page
 
