@@ -32,6 +32,7 @@ model: install
 run: install model
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 	$(RUN_ENV) $(PY) manage.py seed_demo
+	$(RUN_ENV) $(PY) manage.py collectstatic --noinput -v0
 	@echo "Serving on http://$(HOST):$(PORT)/  (admin: /admin/  API docs: /api/docs/  chat: /chat/  console: /console/)"
 	$(RUN_ENV) $(VENV)/bin/uvicorn cs_platform.asgi:application --host $(HOST) --port $(PORT)
 
