@@ -154,7 +154,14 @@ class SpeechStreamConsumer(AsyncWebsocketConsumer):
         next_chunk = sync_to_async(_next_chunk, thread_sensitive=False)
         try:
             while (chunk := await next_chunk(chunks)) is not _END:
-                await self.send(bytes_data=chunk)
+                try:
+                    await self.send(bytes_data=chunk)
+                except OSError:
+                    # The client went away (uvicorn's ClientDisconnected is an OSError): stop
+                    # rendering the remaining sentences and send nothing more.
+                    chunks.close()
+                    await _record(stream=stream, status=SynthesisStatus.FAILED, error="client_gone")
+                    return
         except services.SpeechTextRejected as exc:
             await _record(stream=stream, status=SynthesisStatus.REJECTED, error=exc.code)
             await self._send_json({"type": "error", "code": exc.code, "message": exc.message})
