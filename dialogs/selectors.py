@@ -6,6 +6,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from accounts.models import User
 from tts.models import EmotionPreset
@@ -168,7 +169,7 @@ def message_payload(message: Message) -> dict[str, Any]:
         "audio_status": message.audio_status,
         "audio_url": message_audio_url(message),
         "audio_error": message.audio_error,
-        "created_at": message.created_at.isoformat(),
+        "created_at": timezone.localtime(message.created_at).isoformat(),
     }
 
 
@@ -181,7 +182,7 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         if conversation.assigned_agent_id
         else None,
         "last_message_id": conversation.last_message_id,
-        "last_message_at": conversation.last_message_at.isoformat()
+        "last_message_at": timezone.localtime(conversation.last_message_at).isoformat()
         if conversation.last_message_at
         else None,
     }

@@ -5,6 +5,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import User
 
@@ -77,6 +78,6 @@ def message_api_payload(message: Message) -> dict[str, Any]:
 
 def conversation_api_payload(conversation: Conversation) -> dict[str, Any]:
     payload = selectors.conversation_payload(conversation)
-    payload["created_at"] = conversation.created_at.isoformat()
+    payload["created_at"] = timezone.localtime(conversation.created_at).isoformat()
     payload["customer"] = conversation.customer.display_name
     return payload

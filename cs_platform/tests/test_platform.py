@@ -174,3 +174,15 @@ def test_pages_default_to_simplified_chinese(client):
     assert response.status_code == 200
     assert 'lang="zh-hans"' in response.content.decode()
     assert "用户名" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_pages_stay_chinese_for_an_english_browser_unless_english_is_chosen(client):
+    from django.conf import settings
+
+    default = client.get("/admin/login/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    english = client.get("/admin/login/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+
+    assert "用户名" in default.content.decode()
+    assert "Username" in english.content.decode()
