@@ -38,6 +38,12 @@ def request_ip(request) -> str | None:
     return remote
 
 
+def ratelimit_client_ip(request) -> str:
+    """django-ratelimit's client key (RATELIMIT_IP_META_KEY): the same proxy-aware address,
+    and a fixed bucket when the server gives none (unix sockets) instead of a KeyError."""
+    return request_ip(request) or "0.0.0.0"  # noqa: S104 - a bucket name, not a bind address
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 

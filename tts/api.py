@@ -12,18 +12,13 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import request_ip
 from cs_platform.api.errors import ServiceUnavailable, error_body
 from tts import selectors, services
 from tts.engine.audio import AUDIO_FORMATS, CONTENT_TYPES
 from tts.models import PITCH_RANGE, SPEED_RANGE, EmotionPreset, SynthesisSource, Voice
 
-
-def client_ip(request) -> str | None:
-    # Behind the proxy the real address is the last hop it appended; REMOTE_ADDR otherwise.
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    return (
-        forwarded.split(",")[-1].strip() if forwarded else request.META.get("REMOTE_ADDR")
-    ) or None
+client_ip = request_ip  # proxy-aware, shared with API-key allowlists
 
 
 # One synthesis budget per user, shared by /api/tts/ and the /ws/tts/ stream.

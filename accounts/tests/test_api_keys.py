@@ -16,19 +16,6 @@ SPEECH_URL = "/v1/audio/speech"
 BODY = {"model": "tts-1", "input": "您好，欢迎致电。", "voice": "alloy"}
 
 
-@pytest.fixture
-def engine():
-    from django.conf import settings
-
-    from tts.installer import voice_dir
-
-    if not (voice_dir(settings.TTS_MODEL_DIR) / "config.json").exists():
-        pytest.skip("TTS model not installed: run `python manage.py tts_install_model`")
-    from tts.adapters import get_engine
-
-    return get_engine()
-
-
 def _create(name="crm", **fields):
     options = {"scopes": ["tts"], "allowed_ips": "", "rate_limit": "60/m", "created_by": None}
     return api_key_create(name=name, **{**options, **fields})

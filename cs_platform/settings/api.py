@@ -47,6 +47,7 @@ SPECTACULAR_SETTINGS = {
 # django-ratelimit uses the default cache (Redis in production); limits are settings.
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = "cs_platform.api.errors.ratelimited_view"
+RATELIMIT_IP_META_KEY = "accounts.authentication.ratelimit_client_ip"
 RATELIMIT_LOGIN_PER_IP = env.str("RATELIMIT_LOGIN_PER_IP", default="20/m")
 
 # Peers whose X-Forwarded-For is believed for API-key IP allowlists (the reverse proxy).

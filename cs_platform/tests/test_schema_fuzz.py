@@ -1,0 +1,97 @@
+"""Schemathesis over EVERY operation in /api/schema/: no 500, no response outside the schema."""
+
+import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+
+from accounts.models import Role
+from accounts.services import staff_user_set_role, tokens_for_user
+from accounts.tests.factories import AgentFactory, CustomerFactory
+from accounts.tests.wechat_server import FakeWeChatServer
+from dialogs.services import conversation_create
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+EXAMPLES_PER_OPERATION = 5
+
+
+def _fuzz(operation, headers: dict, checks: list) -> set[int]:
+    """Run a few generated requests against one operation; the status codes seen."""
+    statuses: set[int] = set()
+
+    @given(case=operation.as_strategy())
+    @hypothesis_settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(case):
+        statuses.add(case.call_and_validate(headers=headers, checks=checks).status_code)
+
+    check()
+    return statuses
+
+
+@pytest.fixture
+def wsgi_app(settings):
+    """Django as a WSGI app in this thread, inside the test transaction."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    settings.TTS_RATE_LIMIT = settings.CHAT_RATE_LIMIT = "10000/m"
+    settings.RATELIMIT_LOGIN_PER_IP = "10000/m"
+    wechat = FakeWeChatServer().__enter__()  # a real local jscode2session server
+    settings.WECHAT_API_BASE, settings.WECHAT_APPID = wechat.base_url, "wx-fuzz"
+    # Like Django's test client: per-request connection recycling would close the test's
+    # transaction (and its uncommitted rows) under the request.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield WSGIHandler()
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+    wechat.__exit__(None, None, None)
+
+
+def test_every_operation_survives_generated_requests(wsgi_app, engine):
+    import schemathesis
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import response_schema_conformance
+
+    customer = CustomerFactory()
+    conversation = conversation_create(customer=customer)
+    agent = staff_user_set_role(user=AgentFactory(), role=Role.AGENT)
+    as_customer = {"Authorization": f"Bearer {tokens_for_user(user=customer)['access']}"}
+    as_agent = {"Authorization": f"Bearer {tokens_for_user(user=agent)['access']}"}
+    schema = schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app)
+    checks = [not_a_server_error, response_schema_conformance]
+
+    @schema.hook("map_body")
+    def short_text(context, body):
+        # Keep synthesis cheap: at most a short sentence, whatever the generator came up with.
+        if isinstance(body, dict):
+            for key in ("text", "input"):
+                if isinstance(body.get(key), str):
+                    body[key] = body[key][:12]
+        return body
+
+    @schema.hook("map_path_parameters")
+    def real_conversation_sometimes(context, path_parameters):
+        # Half the time aim at a conversation that exists, so the happy paths run too.
+        key = "conversation_id"
+        if path_parameters and key in path_parameters and hash(str(path_parameters)) % 2:
+            path_parameters[key] = conversation.pk
+        return path_parameters
+
+    seen: dict[str, set[int]] = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        headers = as_agent if "/agent/" in operation.path else as_customer
+        seen[f"{operation.method.upper()} {operation.path}"] = _fuzz(operation, headers, checks)
+
+    print({op: sorted(codes) for op, codes in seen.items()})
+    assert len(seen) >= 15  # every documented operation was exercised
+    assert all(500 not in codes for codes in seen.values())
+    # The happy paths ran too, not only validation errors.
+    assert 200 in seen["GET /api/conversations/{conversation_id}/messages/"]
+    assert {200, 201} & seen["POST /api/conversations/{conversation_id}/messages/"]
