@@ -1,5 +1,6 @@
 """Writes: conversations, customer messages, replies (agent and bot), voicing, precompute."""
 
+import logging
 from collections.abc import Callable
 
 from django.core.exceptions import ValidationError
@@ -26,6 +27,8 @@ from .models import (
     Message,
     SenderKind,
 )
+
+logger = logging.getLogger(__name__)
 
 BOT_NAME = "智能客服"
 AUDIO_ERROR_MAX = 300
@@ -241,11 +244,26 @@ def agent_reply_create(
 # --- voicing ----------------------------------------------------------------------------------
 
 
+def task_enqueue(task, *args) -> bool:
+    """Publish a Celery task; a broker outage is logged, never raised (returns False).
+
+    Called from `on_commit` hooks: the row is already committed, so an exception here would
+    only turn a stored message into a 500. Whatever was not queued stays `pending` and the
+    recovery sweep (`dialogs.recovery.messages_pending_requeue`) queues it again later.
+    """
+    try:
+        task.delay(*args)
+    except Exception as exc:
+        logger.error("queueing %s%s failed (%s): left for the sweep", task.name, args, exc)
+        return False
+    return True
+
+
 def message_voice_queue(*, message: Message) -> None:
     from .tasks import message_voice_task
 
     message_id = message.pk
-    transaction.on_commit(lambda: message_voice_task.delay(message_id))
+    transaction.on_commit(lambda: task_enqueue(message_voice_task, message_id))
 
 
 def _audio_event(message: Message) -> None:
@@ -343,7 +361,7 @@ def phrase_precompute_queue(*, phrase_ids: list[int]) -> None:
     from .tasks import phrase_precompute_task
 
     for phrase_id in phrase_ids:
-        transaction.on_commit(lambda pk=phrase_id: phrase_precompute_task.delay(pk))
+        transaction.on_commit(lambda pk=phrase_id: task_enqueue(phrase_precompute_task, pk))
 
 
 def phrases_for_preset(*, preset: EmotionPreset) -> list[int]:

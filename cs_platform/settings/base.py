@@ -110,7 +110,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Per-process memory while Redis is down: rate limits keep working, no 500s.
+            "BACKEND": "cs_platform.cache.FailoverRedisCache",
             "LOCATION": REDIS_URL,
             # Fail fast when Redis is down so requests degrade instead of hanging.
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

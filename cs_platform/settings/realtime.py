@@ -29,5 +29,35 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
 CELERY_TASK_ROUTES = {"tts.tasks.*": {"queue": "tts"}, "dialogs.tasks.*": {"queue": "tts"}}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+# With acks_late, a task whose worker died (SIGKILL, OOM, host lost) stays "unacked" in Redis
+# and is handed to a worker again after the visibility timeout. It must exceed the longest a
+# task may legitimately run or wait (hard time limit, retry countdowns), else a slow task is
+# delivered twice (harmless here: voicing is idempotent, just wasted work). Shorter = faster
+# recovery from a dead worker; bench/faults/worker_kill.py sets it to a few seconds.
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+# Publishing happens in request threads (after commit): while Redis is down give up within
+# about half a second instead of hanging the request; the recovery sweep re-queues later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+
+# Recovery sweep (dialogs.recovery.messages_pending_requeue): messages still `pending` after
+# VOICE_REQUEUE_AFTER_SECONDS without progress are queued again (their task was lost with a
+# restarted Redis or a dead worker); after VOICE_GIVE_UP_AFTER_SECONDS they are marked failed.
+# It runs when a worker starts and every VOICE_SWEEP_INTERVAL_SECONDS from `celery beat`.
+VOICE_REQUEUE_AFTER_SECONDS = env.int("VOICE_REQUEUE_AFTER_SECONDS", default=300)
+VOICE_GIVE_UP_AFTER_SECONDS = env.int("VOICE_GIVE_UP_AFTER_SECONDS", default=3600)
+VOICE_SWEEP_INTERVAL_SECONDS = env.int("VOICE_SWEEP_INTERVAL_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE = {
+    "voicing-recovery-sweep": {
+        "task": "dialogs.tasks.messages_pending_requeue_task",
+        "schedule": float(VOICE_SWEEP_INTERVAL_SECONDS),
+        # A sweep that waited longer than one interval is superseded by the next one.
+        "options": {"expires": float(VOICE_SWEEP_INTERVAL_SECONDS)},
+    }
+}
 CELERY_TIMEZONE = "Asia/Shanghai"

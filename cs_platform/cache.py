@@ -1,0 +1,97 @@
+"""Redis cache that degrades to a per-process memory cache while Redis is unreachable.
+
+Django's RedisCache raises `redis.ConnectionError` from every call when Redis is down, and
+django-ratelimit calls the cache on every rate-limited request, so a Redis restart would turn
+chat messages into 500s. The things we cache (rate-limit counters, short-lived lookups) are all
+recomputable, so during an outage each process keeps them in its own memory instead: rate limits
+still apply, per process (looser, never open), and nothing fails.
+
+A failure opens a short circuit (`RETRY_AFTER_SECONDS`) so requests do not each pay a connect
+attempt; after it Redis is tried again, so the cache recovers without restarting anything.
+"""
+
+import logging
+import threading
+import time
+
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+logger = logging.getLogger(__name__)
+
+REDIS_DOWN_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+RETRY_AFTER_SECONDS = 2.0
+# Entries written during an outage live at most this long: once Redis is back, the shared
+# values win again quickly (an invalidation made during the outage never reached Redis).
+FALLBACK_MAX_TIMEOUT = 300
+
+
+class FailoverRedisCache(RedisCache):
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._fallback = LocMemCache(f"failover-{id(self)}", {"OPTIONS": {"MAX_ENTRIES": 10000}})
+        self._down_until = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def redis_available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _call(self, name: str, *args, **kwargs):
+        if self.redis_available:
+            try:
+                return getattr(super(), name)(*args, **kwargs)
+            except REDIS_DOWN_ERRORS as exc:
+                with self._lock:
+                    was_up = self._down_until <= time.monotonic()
+                    self._down_until = time.monotonic() + RETRY_AFTER_SECONDS
+                if was_up:
+                    # Once per outage window, not once per request.
+                    logger.warning(
+                        "Redis cache unavailable (%s): using per-process memory for %ss",
+                        type(exc).__name__,
+                        RETRY_AFTER_SECONDS,
+                    )
+        if "timeout" in kwargs:
+            timeout = kwargs["timeout"]
+            if timeout is DEFAULT_TIMEOUT:
+                timeout = self.default_timeout
+            if timeout is None or timeout > FALLBACK_MAX_TIMEOUT:
+                kwargs["timeout"] = FALLBACK_MAX_TIMEOUT
+        return getattr(self._fallback, name)(*args, **kwargs)
+
+    def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._call("add", key, value, timeout=timeout, version=version)
+
+    def get(self, key, default=None, version=None):
+        return self._call("get", key, default, version=version)
+
+    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._call("set", key, value, timeout=timeout, version=version)
+
+    def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._call("touch", key, timeout=timeout, version=version)
+
+    def delete(self, key, version=None):
+        return self._call("delete", key, version=version)
+
+    def get_many(self, keys, version=None):
+        return self._call("get_many", keys, version=version)
+
+    def has_key(self, key, version=None):
+        return self._call("has_key", key, version=version)
+
+    def incr(self, key, delta=1, version=None):
+        return self._call("incr", key, delta, version=version)
+
+    def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._call("set_many", data, timeout=timeout, version=version)
+
+    def delete_many(self, keys, version=None):
+        return self._call("delete_many", keys, version=version)
+
+    def clear(self):
+        return self._call("clear")

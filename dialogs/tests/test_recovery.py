@@ -1,0 +1,146 @@
+"""Surviving faults: a broker outage at publish time, the recovery sweep, the failover cache,
+a database error outside DRF. The slow, process-level drills are in bench/faults/."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from celery import Celery
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.db import OperationalError
+from django.test import RequestFactory
+from django.utils import timezone
+
+from cs_platform.api.error_views import server_error
+from cs_platform.cache import FailoverRedisCache
+from dialogs.models import AudioStatus, Message
+from dialogs.recovery import messages_pending_requeue
+from dialogs.services import agent_reply_create, task_enqueue
+from tts.models import AudioClip
+
+pytestmark = pytest.mark.django_db
+
+DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+def _pending_reply(conversation, agent, capture, *, text: str, age_seconds: int) -> Message:
+    # Queued hooks dropped (not executed): as if the task never reached the broker.
+    with capture(execute=False):
+        message = agent_reply_create(conversation=conversation, agent=agent, text=text)
+    Message.objects.filter(pk=message.pk).update(
+        created_at=timezone.now() - timedelta(seconds=age_seconds)
+    )
+    message.refresh_from_db()
+    assert message.audio_status == AudioStatus.PENDING
+    return message
+
+
+def test_a_broker_outage_at_publish_time_is_logged_not_raised(caplog):
+    app = Celery("dead-broker", broker=DEAD_REDIS, set_as_current=False)
+    app.conf.task_publish_retry_policy = {"max_retries": 1, "interval_start": 0}
+
+    @app.task(name="faults.noop")
+    def noop(x):  # pragma: no cover - never runs: it cannot even be queued
+        return x
+
+    started = time.monotonic()
+    assert task_enqueue(noop, 1) is False
+    assert time.monotonic() - started < 5  # fails fast, the request is not held hostage
+    assert "left for the sweep" in caplog.text
+
+
+@pytest.mark.slow
+def test_the_sweep_requeues_a_lost_message_and_voices_it_once(
+    conversation, agent, django_capture_on_commit_callbacks
+):
+    lost = _pending_reply(
+        conversation, agent, django_capture_on_commit_callbacks, text="请稍等。", age_seconds=600
+    )
+    fresh = _pending_reply(
+        conversation, agent, django_capture_on_commit_callbacks, text="马上好。", age_seconds=5
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):  # eager: the task runs here
+        result = messages_pending_requeue(older_than_seconds=300)
+
+    assert result.requeued == [lost.pk] and result.failed == []
+    lost.refresh_from_db()
+    fresh.refresh_from_db()
+    assert lost.audio_status == AudioStatus.READY and lost.audio_clip is not None
+    assert fresh.audio_status == AudioStatus.PENDING  # possibly still queued: left alone
+    # Idempotent: another sweep finds nothing; voicing again stores no second clip.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert messages_pending_requeue(older_than_seconds=300).requeued == []
+    from dialogs.services import message_voice
+
+    message_voice(message_id=lost.pk)
+    assert AudioClip.objects.filter(text="请稍等。").count() == 1
+
+
+def test_a_requeued_message_is_not_requeued_again_before_its_time(
+    conversation, agent, django_capture_on_commit_callbacks
+):
+    message = _pending_reply(
+        conversation, agent, django_capture_on_commit_callbacks, text="您好。", age_seconds=600
+    )
+    with django_capture_on_commit_callbacks(execute=False) as hooks:
+        assert messages_pending_requeue(older_than_seconds=300).requeued == [message.pk]
+    assert len(hooks) == 1  # one publish, after commit
+    with django_capture_on_commit_callbacks(execute=False) as hooks:
+        assert messages_pending_requeue(older_than_seconds=300).requeued == []
+    assert hooks == []
+
+
+def test_the_sweep_gives_up_on_very_old_pending_messages(
+    conversation, agent, django_capture_on_commit_callbacks
+):
+    message = _pending_reply(
+        conversation, agent, django_capture_on_commit_callbacks, text="再见。", age_seconds=7200
+    )
+    with django_capture_on_commit_callbacks(execute=False) as hooks:
+        result = messages_pending_requeue(older_than_seconds=300, give_up_after_seconds=3600)
+    assert result.failed == [message.pk] and result.requeued == []
+    message.refresh_from_db()
+    assert message.audio_status == AudioStatus.FAILED
+    assert "3600" in message.audio_error
+    assert message.text == "再见。"  # still delivered as text
+    assert len(hooks) == 1  # the audio event only, no voicing task
+
+
+def test_the_cache_degrades_to_memory_while_redis_is_down_and_comes_back():
+    cache = FailoverRedisCache(
+        DEAD_REDIS, {"OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}}
+    )
+    # django-ratelimit's sequence: add the counter, then incr it.
+    assert cache.add("counter", 1, 60) is True
+    assert cache.incr("counter") == 2
+    assert cache.get("counter") == 2
+    assert not cache.redis_available  # the circuit is open: no connect attempt per call
+    started = time.monotonic()
+    for _ in range(100):
+        cache.incr("counter")
+    assert time.monotonic() - started < 0.5
+    assert cache.get("counter") == 102
+    cache._down_until = 0  # the retry window passed: Redis is tried again (and still down)
+    assert cache.set("other", "x", timeout=DEFAULT_TIMEOUT) is None
+    assert cache.get("other") == "x"
+
+
+def test_a_database_error_outside_drf_is_a_503():
+    factory = RequestFactory()
+    for path, accept, kind in (
+        ("/console/", "text/html", "text/html"),
+        ("/api/conversations/", "application/json", "application/json"),
+    ):
+        request = factory.get(path, HTTP_ACCEPT=accept)
+        try:
+            raise OperationalError("connection refused")
+        except OperationalError:
+            response = server_error(request)  # Django calls it inside the except block
+        assert response.status_code == 503
+        assert response["Retry-After"]
+        assert response["Content-Type"].startswith(kind)
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        assert server_error(factory.get("/api/x/")).status_code == 500
