@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import services
-from .models import ApiKey, ApiScope, CustomerProfile, User
+from .models import ApiKey, ApiScope, AuthEvent, CustomerProfile, User
 
 
 class CustomerProfileInline(admin.StackedInline):
@@ -75,3 +75,24 @@ class ApiKeyAdmin(SimpleHistoryAdmin):
         for api_key in queryset.filter(revoked_at__isnull=True):
             services.api_key_revoke(api_key=api_key)
         self.message_user(request, _("The selected keys are revoked."), messages.SUCCESS)
+
+
+@admin.register(AuthEvent)
+class AuthEventAdmin(admin.ModelAdmin):
+    """The login audit trail: read-only for everyone, superusers included."""
+
+    list_display = ["created_at", "kind", "channel", "username", "user", "ip", "reason"]
+    list_filter = ["kind", "channel", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["username", "ip", "reason"]
+    date_hierarchy = "created_at"
+    list_select_related = ["user"]
+    readonly_fields = [f.name for f in AuthEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # viewing needs only the view permission
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -14,6 +14,8 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from cs_platform.api.errors import ServiceUnavailable
 
 from . import services
+from .audit import auth_event_record
+from .models import AuthChannel, AuthEventKind
 from .serializers import TokenPairOutputSerializer, UserOutputSerializer
 from .wechat import WeChatError
 
@@ -48,9 +50,18 @@ class WeChatLoginApi(APIView):
         try:
             user = services.customer_login_with_wechat(code=serializer.validated_data["code"])
         except WeChatError as exc:
+            auth_event_record(
+                kind=AuthEventKind.LOGIN_FAILED,
+                request=request,
+                channel=AuthChannel.WECHAT,
+                reason=exc.code,
+            )
             if exc.retryable:
                 raise ServiceUnavailable(exc.message, exc.code, retry_after=5) from exc
             raise exceptions.ValidationError({"code": [exc.message]}, code=exc.code) from exc
+        auth_event_record(
+            kind=AuthEventKind.LOGIN, request=request, user=user, channel=AuthChannel.WECHAT
+        )
         return _token_response(user)
 
 
@@ -68,7 +79,15 @@ class DevLoginApi(APIView):
     def post(self, request):
         if not services.dev_login_enabled():
             raise exceptions.NotFound()
-        return _token_response(services.customer_dev_login())
+        user = services.customer_dev_login()
+        auth_event_record(
+            kind=AuthEventKind.LOGIN,
+            request=request,
+            user=user,
+            channel=AuthChannel.WECHAT,
+            reason="dev_login",
+        )
+        return _token_response(user)
 
 
 @login_ratelimit

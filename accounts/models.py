@@ -114,3 +114,49 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class AuthEventKind(models.TextChoices):
+    LOGIN = "login", _("Login")
+    LOGIN_FAILED = "login_failed", _("Failed login")
+    LOGOUT = "logout", _("Logout")
+
+
+class AuthChannel(models.TextChoices):
+    ADMIN = "admin", _("Admin / console (session)")
+    JWT = "jwt", _("Staff token (JWT)")
+    WECHAT = "wechat", _("WeChat mini-program")
+    OTHER = "other", _("Other")
+
+
+class AuthEvent(models.Model):
+    """The audit trail of logins: who (or which username was tried), how, from where, when.
+
+    Written by signal receivers (accounts/audit.py); never edited. Passwords are never stored -
+    Django's user_login_failed signal has already masked them, and only the username is kept.
+    """
+
+    created_at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
+    kind = models.CharField(_("event"), max_length=16, choices=AuthEventKind.choices)
+    channel = models.CharField(_("channel"), max_length=16, choices=AuthChannel.choices)
+    user = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    username = models.CharField(_("username"), max_length=150, blank=True, db_index=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=256, blank=True)
+    reason = models.CharField(_("reason"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("login event")
+        verbose_name_plural = _("login events")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["kind", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.username} ({self.get_channel_display()})"

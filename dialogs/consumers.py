@@ -1,7 +1,21 @@
-"""The chat WebSocket: `ws/chat/<conversation_id>/` forwards the conversation's events."""
+"""The chat WebSocket: `ws/chat/<conversation_id>/` forwards the conversation's events.
+
+Clients only send `{"type": "ping"}` (answered with a pong). Anything else is refused by closing:
+a frame that is not a JSON object (or is binary) -> 4400, a frame over 4 KB -> 1009, more than
+CHAT_WS_BURST frames at once / CHAT_WS_FRAMES_PER_SECOND sustained -> 4429.
+"""
+
+import json
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from cs_platform.security.ws import (
+    CLOSE_BAD_FRAME,
+    CLOSE_FLOODING,
+    CLOSE_TOO_BIG,
+    FrameRateLimiter,
+)
 
 from .events import conversation_group
 from .models import Conversation
@@ -10,6 +24,10 @@ from .selectors import user_is_staff
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+MAX_FRAME_BYTES = 4 * 1024
+# A ping every few seconds is the whole legitimate traffic: 20 at once, 2/s sustained is ample.
+CHAT_WS_BURST = 20
+CHAT_WS_FRAMES_PER_SECOND = 2.0
 
 
 @database_sync_to_async
@@ -29,6 +47,7 @@ def _access(user, conversation_id: int) -> int | None:
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     group_name: str | None = None
+    limiter: FrameRateLimiter | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -42,11 +61,32 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         self.group_name = conversation_group(conversation_id)
         await self.channel_layer.group_add(self.group_name, self.channel_name)
+        self.limiter = FrameRateLimiter(burst=CHAT_WS_BURST, per_second=CHAT_WS_FRAMES_PER_SECOND)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if self.group_name:
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        # The base class would json.loads() anything and crash on garbage: check first.
+        if self.limiter is not None and not self.limiter.allow():
+            await self.close(code=CLOSE_FLOODING)
+            return
+        if text_data is None:
+            await self.close(code=CLOSE_BAD_FRAME)
+            return
+        if len(text_data.encode()) > MAX_FRAME_BYTES:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            content = None
+        if not isinstance(content, dict):
+            await self.close(code=CLOSE_BAD_FRAME)
+            return
+        await self.receive_json(content, **kwargs)
 
     async def receive_json(self, content, **kwargs) -> None:
         # Messages are sent over HTTP (CSRF, validation, one code path); the socket only

@@ -9,7 +9,8 @@ Protocol (one request at a time; requests sent while a reply streams wait their 
 - A request that cannot be served -> `{"type": "error", "code", "message", "fields"}` and the
   socket stays open. That includes the rate limit (code "rate_limited", with "retry_after"
   seconds): the budget is the same per-user TTS_RATE_LIMIT as /api/tts/, shared with it.
-- Frames that are not a JSON object close the socket with 4400, frames over 8 KB with 1009;
+- Frames that are not a JSON object close the socket with 4400, frames over 8 KB with 1009,
+  more than TTS_WS_BURST frames at once (TTS_WS_FRAMES_PER_SECOND sustained) with 4429;
   no token (or an invalid one) closes with 4401 before the handshake completes, like the chat
   socket.
 """
@@ -28,6 +29,8 @@ from django_ratelimit.core import get_usage
 from rest_framework import serializers
 
 from cs_platform.api.errors import RATE_LIMIT_RETRY_AFTER_SECONDS
+from cs_platform.security.logging import traceback_summary
+from cs_platform.security.ws import CLOSE_FLOODING, FrameRateLimiter
 from tts import services
 from tts.api import TTS_RATE_GROUP, SpeechInputSerializer
 from tts.models import SynthesisStatus
@@ -39,6 +42,10 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_BIG = 1009
 MAX_FRAME_BYTES = 8 * 1024
 STREAM_FORMATS = ("mp3", "pcm")
+# Frames are counted before any parsing or database work, so a flood costs almost nothing. The
+# per-user TTS_RATE_LIMIT still governs synthesis; this only stops frame spam on one socket.
+TTS_WS_BURST = 30
+TTS_WS_FRAMES_PER_SECOND = 5.0
 
 
 class SpeechStreamInputSerializer(SpeechInputSerializer):
@@ -111,14 +118,20 @@ def _next_chunk(chunks):
 
 
 class SpeechStreamConsumer(AsyncWebsocketConsumer):
+    limiter: FrameRateLimiter | None = None
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        self.limiter = FrameRateLimiter(burst=TTS_WS_BURST, per_second=TTS_WS_FRAMES_PER_SECOND)
         await self.accept()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        if self.limiter is not None and not self.limiter.allow():
+            await self.close(code=CLOSE_FLOODING)
+            return
         if bytes_data is not None or text_data is None:
             await self.close(code=CLOSE_BAD_FRAME)
             return
@@ -167,7 +180,8 @@ class SpeechStreamConsumer(AsyncWebsocketConsumer):
             await self._send_json({"type": "error", "code": exc.code, "message": exc.message})
             return
         except Exception as exc:
-            logger.exception("stream synthesis failed: %s", type(exc).__name__)
+            # Not logger.exception: the exception message may quote the text (SECURITY.md).
+            logger.error("stream synthesis failed: %s", traceback_summary(exc))
             await _record(stream=stream, status=SynthesisStatus.FAILED, error=type(exc).__name__)
             await self._send_json(
                 {"type": "error", "code": "tts_unavailable", "message": "Synthesis failed."}

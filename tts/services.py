@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from cs_platform.security.logging import traceback_summary
 from tts.adapters import get_engine
 from tts.engine import audio
 from tts.engine.frontend import TextValidationError, lexicon_fingerprint, normalise_text
@@ -255,8 +256,9 @@ def speech_clip_get_or_create(
         _record(**audit, request=request, status=SynthesisStatus.FAILED, error=exc.reason)
         raise
     except Exception as exc:
-        # The engine crashed on this text: log the type only (the text may be private).
-        logger.exception("synthesis failed: %s", type(exc).__name__)
+        # The engine crashed on this text: log the type and where, never the message (an
+        # engine error may quote the text, which may be private), so no logger.exception.
+        logger.error("synthesis failed: %s", traceback_summary(exc))
         _record(**audit, request=request, status=SynthesisStatus.FAILED, error=type(exc).__name__)
         raise SpeechSynthesisFailed(f"synthesis error: {type(exc).__name__}") from exc
     _record(**audit, request=request, status=SynthesisStatus.OK, cache_hit=False, clip=clip)

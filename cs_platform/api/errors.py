@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
@@ -29,6 +30,12 @@ class ServiceUnavailable(exceptions.APIException):
     def __init__(self, detail=None, code=None, retry_after: int | None = None):
         super().__init__(detail, code)
         self.retry_after = retry_after
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
 
 
 class RateLimited(exceptions.Throttled):
@@ -89,6 +96,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         # The database is down or restarting: fail fast and tell the client to retry.
         logger.warning("database error answered with 503: %s", type(exc).__name__)
         exc = ServiceUnavailable(_("The service is temporarily unavailable, please retry."))
+    elif isinstance(exc, RequestDataTooBig):
+        # Normally answered by RequestLimitsMiddleware; this catches a body without a length.
+        exc = PayloadTooLarge(_("The request body is too large."))
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -8,4 +8,7 @@ from .api import *  # noqa: F403
 from .base import *  # noqa: F403
 from .chat import *  # noqa: F403
 from .realtime import *  # noqa: F403
+
+# Last: it extends INSTALLED_APPS, MIDDLEWARE and LOGGING from the modules above.
+from .security import *  # noqa: F403
 from .tts import *  # noqa: F403

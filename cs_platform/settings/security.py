@@ -1,0 +1,85 @@
+"""Security settings beyond Django's basics (those stay in base.py): CSP, request limits, the
+admin login rate limit, offline API docs and log redaction. The why is in SECURITY.md.
+
+Imported last by the settings package: it extends lists and dicts defined by the others.
+"""
+
+from csp import constants as csp
+
+from .api import SPECTACULAR_SETTINGS
+from .base import INSTALLED_APPS, LOGGING, MIDDLEWARE
+from .env import env
+
+INSTALLED_APPS = [*INSTALLED_APPS, "csp", "drf_spectacular_sidecar"]
+
+# Right after SecurityMiddleware: the body cap must run before CSRF reads request.POST, the
+# login limit before anything spends work on the attempt, and the CSP nonce must exist before
+# any view renders a template.
+_after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+MIDDLEWARE = [
+    *MIDDLEWARE[:_after_security],
+    "cs_platform.security.middleware.ContentSecurityPolicyMiddleware",
+    "cs_platform.security.middleware.RequestLimitsMiddleware",
+    "cs_platform.security.middleware.AdminLoginRateLimitMiddleware",
+    *MIDDLEWARE[_after_security:],
+]
+
+# --- Content-Security-Policy (django-csp) ---------------------------------------------------
+# Scripts: our own files plus inline blocks carrying this response's nonce - an injected
+# <script> or on*= handler does not run. Styles allow inline: the admin and Swagger UI set
+# style attributes, and CSS injection is a far smaller risk than script (a nonce would disable
+# 'unsafe-inline', so styles get none). connect-src also gets ws(s)://<this host> per request
+# (see ContentSecurityPolicyMiddleware). Nothing is loaded from another origin: the platform
+# works offline.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF, csp.NONCE],
+        "style-src": [csp.SELF, csp.UNSAFE_INLINE],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF, "data:"],
+        "media-src": [csp.SELF, "blob:"],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    },
+}
+
+# Swagger UI and ReDoc from the pinned drf-spectacular-sidecar package, served as our own static
+# files: no CDN (offline operation, and no third-party script on a page holding a JWT).
+SPECTACULAR_SETTINGS.update(
+    {
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
+    }
+)
+
+# --- request limits ----------------------------------------------------------------------------
+# Every API body is a small JSON document (a message is at most a few thousand characters):
+# 256 KiB is generous. Bigger bodies get 413 (RequestLimitsMiddleware) without being read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+
+# Admin login POSTs per client IP (django-ratelimit rate syntax); over it -> 429.
+ADMIN_LOGIN_RATE_LIMIT = env.str("ADMIN_LOGIN_RATE_LIMIT", default="10/m")
+
+# --- log hygiene -------------------------------------------------------------------------------
+# The redacting filter sits on every handler we configure (caplog and other foreign handlers
+# are not ours). httpx logs each request URL at INFO - jscode2session URLs carry the WeChat app
+# secret - so HTTP client libraries log warnings only. uvicorn's loggers go through the same
+# handler, so the JWT in /ws/...?token= never reaches the access log.
+LOGGING.setdefault("filters", {})["redact"] = {"()": "cs_platform.security.logging.RedactingFilter"}
+for _handler in LOGGING["handlers"].values():
+    _handler.setdefault("filters", []).append("redact")
+LOGGING["loggers"].update(
+    {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # No level: uvicorn's --log-level still decides; only the handler (and filter) change.
+        "uvicorn.access": {"handlers": ["console"], "propagate": False},
+        "uvicorn.error": {"handlers": ["console"], "propagate": False},
+    }
+)
