@@ -168,7 +168,9 @@ class ConversationMessagesApi(APIView):
             after = int(request.query_params.get("after") or 0)
         except ValueError as exc:
             raise exceptions.ValidationError({"after": [_("Must be a message id.")]}) from exc
-        messages = selectors.conversation_messages(conversation=conversation, after_id=after)
+        messages = selectors_api.conversation_messages_for_api(
+            conversation=conversation, after_id=after
+        )
         return _paginated(self, request, messages, MessageOutputSerializer, MessageCursorPagination)
 
     @extend_schema(

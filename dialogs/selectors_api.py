@@ -28,6 +28,16 @@ def conversation_get_for_customer(*, user: User, conversation_id: int) -> Conver
         raise Http404 from exc
 
 
+def conversation_messages_for_api(
+    *, conversation: Conversation, after_id: int = 0
+) -> QuerySet[Message]:
+    """`selectors.conversation_messages` plus the authors' customer profiles: the payload's
+    `author` is `display_name`, which reads the profile, one query per message otherwise."""
+    return selectors.conversation_messages(
+        conversation=conversation, after_id=after_id
+    ).select_related("author__customer_profile")
+
+
 def conversations_for_agents(
     *,
     user: User,

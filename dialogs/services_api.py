@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import BigIntegerField, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -18,6 +20,7 @@ from .models import Conversation, ConversationStatus, Message, SenderKind
 
 ACTIVE_STATUSES = (ConversationStatus.OPEN, ConversationStatus.PENDING)
 CLIENT_ID_MAX = 64
+_NO_BOUND = 2**63 - 1  # larger than any message id (bigint)
 
 
 @dataclass(frozen=True)
@@ -46,14 +49,21 @@ def conversation_resume_or_create(*, customer: User) -> tuple[Conversation, bool
 
 def _bot_reply_after(message: Message) -> Message | None:
     # A bot reply is stored right after the customer message it answers, in the same
-    # transaction; the next customer message bounds the search.
-    later = message.conversation.messages.filter(pk__gt=message.pk).order_by("pk")
-    next_customer = later.filter(sender_kind=SenderKind.CUSTOMER).values_list("pk", flat=True)
-    bots = later.filter(sender_kind=SenderKind.BOT)
-    bound = next_customer.first()
-    if bound is not None:
-        bots = bots.filter(pk__lt=bound)
-    return bots.first()
+    # transaction; the next customer message bounds the search. One query (the bound is a
+    # subquery), with the relations the API payload reads.
+    later = Message.objects.filter(conversation_id=message.conversation_id, pk__gt=message.pk)
+    next_customer = later.filter(sender_kind=SenderKind.CUSTOMER).order_by("pk").values("pk")[:1]
+    return (
+        later.filter(
+            sender_kind=SenderKind.BOT,
+            pk__lt=Coalesce(
+                Subquery(next_customer), Value(_NO_BOUND, output_field=BigIntegerField())
+            ),
+        )
+        .select_related("author__customer_profile", "intent", "emotion", "audio_clip")
+        .order_by("pk")
+        .first()
+    )
 
 
 def _validate_text(text: str) -> None:
@@ -81,9 +91,19 @@ def customer_message_post(
             {"client_id": _("At most %(limit)d characters.") % {"limit": CLIENT_ID_MAX}},
             code="max_length",
         )
-    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    # Locks the conversation row only; the joined customer and agent are what the bot reply's
+    # phrase template reads (two queries fewer).
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("customer__customer_profile", "assigned_agent")
+        .get(pk=conversation.pk)
+    )
     if client_id:
-        existing = conversation.messages.filter(client_id=client_id).first()
+        existing = (
+            conversation.messages.filter(client_id=client_id)
+            .select_related("author__customer_profile", "intent", "emotion", "audio_clip")
+            .first()
+        )
         if existing is not None:
             return CustomerPostResult(existing, _bot_reply_after(existing), created=False)
     message = services.customer_message_create(conversation=conversation, author=author, text=text)

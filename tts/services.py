@@ -12,8 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from cs_platform.security.logging import traceback_summary
@@ -177,12 +176,15 @@ def _record(
 
 
 def _clip_lookup(cache_key: str) -> AudioClip | None:
-    clip = AudioClip.objects.select_related("voice").filter(cache_key=cache_key).first()
-    if clip is not None:
-        AudioClip.objects.filter(pk=clip.pk).update(
-            hit_count=F("hit_count") + 1, last_used_at=timezone.now()
-        )
-    return clip
+    """The cached clip, its hit counted. One statement (UPDATE ... RETURNING, PostgreSQL and
+    SQLite >= 3.35) instead of a SELECT and an UPDATE: this is every cache hit's path."""
+    table = AudioClip._meta.db_table
+    clips = AudioClip.objects.raw(
+        f"UPDATE {table} SET hit_count = hit_count + 1, last_used_at = %s "  # noqa: S608
+        f"WHERE cache_key = %s RETURNING *",
+        [connection.ops.adapt_datetimefield_value(timezone.now()), cache_key],
+    )
+    return next(iter(clips), None)
 
 
 def _clip_store(request: _Request, speech: SpeechAudio) -> AudioClip:
