@@ -106,7 +106,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["OPTIONS"]["pool"] = {
             "min_size": min(2, _pool_max),
             "max_size": _pool_max,
-            "timeout": env.float("DB_POOL_TIMEOUT", default=10),
+            "timeout": env.float("DB_POOL_TIMEOUT", default=3),
         }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

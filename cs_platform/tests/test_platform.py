@@ -101,11 +101,18 @@ def test_readyz_is_503_when_the_database_is_unreachable(client, django_db_blocke
     with django_db_blocker.unblock():
         original = dict(connection.settings_dict)
         connection.close()
+        # The process's connection pool (if any) holds connections to the real server: drop
+        # it, so the next connection is made from the settings below (and gives up in 1 s).
+        connection.close_pool()
         connection.settings_dict["PORT"] = 1  # nothing listens there
+        if original["OPTIONS"].get("pool"):
+            pool = {**original["OPTIONS"]["pool"], "timeout": 1}
+            connection.settings_dict["OPTIONS"] = {**original["OPTIONS"], "pool": pool}
         try:
             response = client.get("/readyz")
         finally:
             connection.close()
+            connection.close_pool()
             connection.settings_dict.clear()
             connection.settings_dict.update(original)
 
