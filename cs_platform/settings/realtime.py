@@ -35,7 +35,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # delivered twice (harmless here: voicing is idempotent, just wasted work). Shorter = faster
 # recovery from a dead worker; bench/faults/worker_kill.py sets it to a few seconds.
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=600)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # kombu scans for such expired tasks only every interval x throttle seconds (10 x 10 by
+    # default, plus once at worker start): measured, a dead worker's task then waited up to
+    # ~100 s past the timeout. Scan on every tick, a quarter of the timeout apart (1-60 s).
+    "unacked_restore_throttle": 1,
+    "unacked_restore_interval": max(1, min(60, CELERY_VISIBILITY_TIMEOUT // 4)),
+}
 # Publishing happens in request threads (after commit): while Redis is down give up within
 # about half a second instead of hanging the request; the recovery sweep re-queues later.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
