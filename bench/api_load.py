@@ -1,0 +1,585 @@
+"""API load benchmark against a production-like local stack, in one command.
+
+Starts uvicorn (`cs_platform.asgi:application`, DEBUG=0, N workers) on PostgreSQL (its own
+database, created and migrated here) and Redis (its own DB number; nothing is flushed), plus one
+Celery worker (`-Q tts,default --concurrency 1`, the model loaded), then drives closed-loop load
+from this process over loopback with a small keep-alive HTTP/1.1 client (cheaper per request
+than httpx, so the 2-core machine spends its time in the server, not in the load generator):
+
+  (a) POST /api/conversations/{id}/messages/  customers posting (own customer + conversation per
+      virtual client, a unique client_id per request; one post in four triggers the bot reply,
+      which is voiced by the worker, off the request path)
+  (b) POST /api/tts/                           the same text every time: served from the clip cache
+  (c) GET  /api/conversations/{id}/messages/   the first page (50 messages with signed audio URLs)
+
+at 1, 16 and 64 concurrent clients: requests/second, p50/p95/p99 latency, responses by status.
+Then the engine figures: RTF, first-chunk latency and precompute clips/second (bench/tts_bench.py
+in a subprocess) and the resident memory of the Celery worker child with the model loaded.
+
+Rate limits are lifted for the servers it starts through their settings (TTS_RATE_LIMIT,
+CHAT_RATE_LIMIT env); no code path exists for the bench.
+
+    .venv/bin/python bench/api_load.py [--workers 2] [--clients 1,16,64] [--seconds 6]
+        [--baseline GIT_REV]   # also run the same load against an older tree, side by side
+
+`--baseline` exports that revision with `git archive` into a temporary folder (the working
+tree and the repository are not touched) and benchmarks it first, with the same database,
+model and settings; the table then shows both columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+DB_NAME = os.environ.get("BENCH_DB_NAME", "cs_platform_apiload")
+DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+# A Redis DB number of its own: the broker queue, rate-limit counters and channel groups of
+# this bench never meet anyone else's keys. Never flushed.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
+# Server and worker output (the servers' own logging configuration applies).
+LOG = ROOT / "var/bench/api_load.log"
+TTS_TEXT = "您好，很高兴为您服务，请问有什么可以帮您？"
+# Three inquiries (intent only) and one greeting that makes the bot answer with a voiced phrase.
+POST_TEXTS = [
+    "请问我的订单什么时候发货？",
+    "请问运费怎么算？",
+    "请问能不能开发票？",
+    "你好，在吗？",
+]
+
+
+def server_env(*, workers: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "cs_platform.settings",
+        "DATABASE_URL": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        # A real, long key: DEBUG=0 refuses development keys.
+        "SECRET_KEY": "bench-5f1c0d8e2b7a4c6f9e3d1a0b8c7e6f5d4c3b2a1908f7e6d5c4b3a29180f7e6d5",
+        "DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+        "JWT_ACCESS_MINUTES": "120",
+        # This stack only: the point is throughput, not the limits (tests cover the limits).
+        "TTS_RATE_LIMIT": "100000000/m",
+        "CHAT_RATE_LIMIT": "100000000/m",
+        "TTS_MODEL_DIR": str(ROOT / "var/models"),
+        "MEDIA_ROOT": str(ROOT / "var/bench/media"),
+        "TTS_DEVICE": "cpu",
+        "WEB_CONCURRENCY": str(workers),
+    }
+
+
+# --- the stack --------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def prepare_database(src: Path, env: dict[str, str]) -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
+        if not db.execute("select 1 from pg_database where datname=%s", [DB_NAME]).fetchone():
+            db.execute(f'create database "{DB_NAME}"')
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=src,
+        env=env,
+        check=True,
+    )
+
+
+SETUP_SCRIPT = r"""
+import json, sys
+import django
+django.setup()
+from accounts.services import customer_get_or_create, tokens_for_user
+from dialogs.services_api import conversation_resume_or_create
+clients = []
+for i in range(int(sys.argv[1])):
+    user = customer_get_or_create(openid=f"bench-load-{i:03d}")
+    conversation, _ = conversation_resume_or_create(customer=user)
+    clients.append({"token": tokens_for_user(user=user)["access"], "conversation": conversation.pk})
+print(json.dumps(clients))
+"""
+
+
+def prepare_clients(src: Path, env: dict[str, str], count: int) -> list[dict]:
+    """One customer, one open conversation and one access token per virtual client."""
+    out = subprocess.run(
+        [sys.executable, "-c", SETUP_SCRIPT, str(count)],
+        cwd=src,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _wait_port(port: int, proc: subprocess.Popen, seconds: float = 90) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+def start_server(
+    src: Path, env: dict[str, str], port: int, workers: int, extra: list[str]
+) -> subprocess.Popen:
+    # The production command (see README "Deployment"), on loopback.
+    proc = subprocess.Popen(
+        [
+            str(VENV_BIN / "uvicorn"),
+            "cs_platform.asgi:application",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            f"--workers={workers}",
+            "--log-level=warning",
+            "--no-access-log",
+            *extra,
+        ],
+        cwd=src,
+        env=env,
+        start_new_session=True,
+        stdout=LOG.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    _wait_port(port, proc)
+    return proc
+
+
+def start_worker(src: Path, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "cs_platform",
+            "worker",
+            "-Q",
+            "tts,default",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=src,
+        env={**env, "TTS_NUM_THREADS": "1"},
+        start_new_session=True,
+        stdout=LOG.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)  # its own session: the process and its children only
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def child_pids(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            if re.search(rf"^PPid:\s+{pid}$", status, re.M):
+                children.append(int(entry.name))
+    return children
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of these processes: CPU work, unlike wall time, barely moves when others
+    load the machine, so it compares runs taken at different moments."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def vmrss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1)) / 1024
+
+
+def queue_length(queue: str = "tts") -> int:
+    import redis
+
+    return redis.Redis.from_url(REDIS_URL).llen(queue)
+
+
+def wait_queue_empty(timeout: float = 120) -> float:
+    """Seconds until the worker drained the voicing queue (bounded), so the next scenario does
+    not compete with a backlog."""
+    started = time.perf_counter()
+    while queue_length() and time.perf_counter() - started < timeout:
+        time.sleep(0.2)
+    return round(time.perf_counter() - started, 1)
+
+
+# --- a minimal keep-alive HTTP/1.1 client -----------------------------------------------------
+
+
+class Connection:
+    def __init__(self, port: int):
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            if ":" in line:
+                name, value = line.split(":", 1)
+                headers[name.strip().lower()] = value.strip()
+        if "content-length" in headers:
+            body = await self.reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding") == "chunked":
+            body = b""
+            while True:
+                size = int((await self.reader.readline()).strip(), 16)
+                body += await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+        else:
+            body = b""
+        if headers.get("connection", "").lower() == "close":
+            await self.close()
+        return status, body
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def http_request(method: str, path: str, token: str, body: dict | None = None) -> bytes:
+    data = json.dumps(body, ensure_ascii=False).encode() if body is not None else b""
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        f"Accept: */*\r\nContent-Length: {len(data)}\r\n"
+    )
+    if body is not None:
+        head += "Content-Type: application/json\r\n"
+    return (head + "\r\n").encode() + data
+
+
+@dataclass
+class Cell:
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> dict:
+        lat = sorted(self.latencies)
+        n = len(lat)
+
+        def pct(p: float) -> float:
+            return round(lat[min(n - 1, int(n * p))] * 1000, 1) if n else float("nan")
+
+        errors = sum(v for k, v in self.statuses.items() if not k.startswith("2"))
+        return {
+            "requests": n,
+            "rps": round(n / self.seconds, 1) if self.seconds else 0.0,
+            "p50_ms": pct(0.50),
+            "p95_ms": pct(0.95),
+            "p99_ms": pct(0.99),
+            "errors": errors,
+            "statuses": dict(sorted(self.statuses.items())),
+        }
+
+
+def scenario_request(name: str, client: dict, index: int, run_id: str) -> bytes:
+    path = f"/api/conversations/{client['conversation']}/messages/"
+    if name == "post_message":
+        body = {"text": POST_TEXTS[index % len(POST_TEXTS)], "client_id": f"{run_id}-{index}"}
+        return http_request("POST", path, client["token"], body)
+    if name == "tts_cached":
+        return http_request("POST", "/api/tts/", client["token"], {"text": TTS_TEXT})
+    if name == "get_messages":
+        return http_request("GET", path, client["token"])
+    raise ValueError(name)
+
+
+async def drive(
+    port: int, name: str, clients: list[dict], *, seconds: float, max_requests: int, run_id: str
+) -> dict:
+    """Closed loop: each virtual client sends its next request when the previous one answered.
+    Stops at `seconds` or `max_requests`, whichever comes first."""
+    cell = Cell()
+    connections = [Connection(port) for _ in clients]
+    budget = {"left": max_requests}
+
+    async def one(i: int, client: dict, counter: list[int], record: bool) -> None:
+        counter[0] += 1
+        raw = scenario_request(name, client, counter[0] * 1000 + i, f"{run_id}-{i}")
+        started = time.perf_counter()
+        try:
+            status, _ = await asyncio.wait_for(connections[i].request(raw), timeout=30)
+            label = str(status)
+        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
+            await connections[i].close()
+            label = f"exc:{type(exc).__name__}"
+        if record:
+            cell.latencies.append(time.perf_counter() - started)
+            cell.statuses[label] = cell.statuses.get(label, 0) + 1
+
+    counters = [[0] for _ in clients]
+    # Warm-up: connections opened, caches filled, 3 requests per client, not recorded.
+    for _ in range(3):
+        await asyncio.gather(*(one(i, c, counters[i], False) for i, c in enumerate(clients)))
+
+    stop_at = time.perf_counter() + seconds
+
+    async def loop(i: int, client: dict) -> None:
+        while time.perf_counter() < stop_at and budget["left"] > 0:
+            budget["left"] -= 1
+            await one(i, client, counters[i], True)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(loop(i, c) for i, c in enumerate(clients)))
+    cell.seconds = time.perf_counter() - began
+    for connection in connections:
+        await connection.close()
+    return cell.summary()
+
+
+async def wait_voiced(port: int, client: dict, timeout: float = 180) -> float:
+    """Post a greeting (the bot answers with a voiced phrase) and poll until its audio is
+    ready: proves the worker voices end to end before measuring. Returns the seconds taken."""
+    connection = Connection(port)
+    started = time.perf_counter()
+    body = {"text": "你好，在吗？", "client_id": f"voice-check-{time.time()}"}
+    path = f"/api/conversations/{client['conversation']}/messages/"
+    status, data = await connection.request(http_request("POST", path, client["token"], body))
+    assert status in (200, 201), (status, data[:300])
+    reply = json.loads(data)["bot_reply"]
+    assert reply is not None, "the greeting did not trigger the bot reply"
+    while time.perf_counter() - started < timeout:
+        status, data = await connection.request(
+            http_request("GET", f"{path}?after={reply['id'] - 1}", client["token"])
+        )
+        audio = next(m for m in json.loads(data)["results"] if m["id"] == reply["id"])["audio"]
+        if audio["status"] == "ready":
+            await connection.close()
+            return round(time.perf_counter() - started, 1)
+        if audio["status"] == "failed":
+            raise RuntimeError(f"voicing failed: {audio}")
+        await asyncio.sleep(0.5)
+    raise RuntimeError("the worker did not voice the bot reply in time")
+
+
+def run_stack(label: str, src: Path, args, clients_all: list[dict], extra: list[str] = ()) -> dict:
+    env = server_env(workers=args.workers)
+    port = _free_port()
+    worker = server = None
+    results: dict = {"label": label, "cells": {}}
+    try:
+        worker = start_worker(src, env)
+        server = start_server(src, env, port, args.workers, list(extra))
+        results["voicing_first_s"] = asyncio.run(wait_voiced(port, clients_all[0]))
+        children = child_pids(worker.pid)
+        results["worker_child_rss_mib"] = round(max(vmrss_mib(p) for p in children), 0)
+        results["worker_main_rss_mib"] = round(vmrss_mib(worker.pid), 0)
+        for name in ("post_message", "get_messages", "tts_cached"):
+            for concurrency in args.clients:
+                server_pids = [server.pid, *child_pids(server.pid)]
+                cpu_before = cpu_seconds(server_pids)
+                cell = asyncio.run(
+                    drive(
+                        port,
+                        name,
+                        clients_all[:concurrency],
+                        seconds=args.seconds,
+                        max_requests=args.max_requests,
+                        run_id=f"{label}-{time.time_ns()}",
+                    )
+                )
+                cell["server_cpu_ms_per_request"] = round(
+                    (cpu_seconds(server_pids) - cpu_before) * 1000 / max(1, cell["requests"]), 2
+                )
+                if name == "post_message":
+                    cell["queue_drain_s"] = wait_queue_empty()
+                results["cells"][f"{name}@{concurrency}"] = cell
+                print(f"[{label}] {name} @{concurrency}: {json.dumps(cell)}", file=sys.stderr)
+        # After the cached /api/tts/ runs: what a web process weighs once it has served speech.
+        web = child_pids(server.pid) or [server.pid]
+        results["uvicorn_worker_rss_mib"] = round(max(vmrss_mib(p) for p in web), 0)
+    finally:
+        stop(server)
+        stop(worker)
+    return results
+
+
+def engine_figures(src: Path) -> dict:
+    """bench/tts_bench.py (2 threads, best of 2), its markdown rows parsed."""
+    out = subprocess.run(
+        [sys.executable, "bench/tts_bench.py", "--threads", "2", "--repeats", "2"],
+        cwd=src,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    ).stdout
+    figures = {}
+    for key, pattern in {
+        "rtf": r"real-time factor \| ([\d.]+)",
+        "first_chunk_ms": r"first chunk, 20-char sentence \(ms, median\) \| (\d+)",
+        "precompute_batched_clips_s": r"precompute clips/s, batched \(\d+ clips\) \| ([\d.]+)",
+        "precompute_serial_clips_s": r"precompute clips/s, one by one \| ([\d.]+)",
+    }.items():
+        match = re.search(pattern, out)
+        figures[key] = float(match.group(1)) if match else None
+    return figures
+
+
+def export_tree(rev: str) -> Path:
+    target = Path(tempfile.mkdtemp(prefix="api-load-baseline-"))
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
+def markdown(runs: list[dict], engine: dict | None, args) -> str:
+    lines = [
+        f"uvicorn --workers {args.workers}, {args.seconds:g} s per cell (at most "
+        f"{args.max_requests} requests), closed loop over loopback; latencies in ms; CPU ms/req = user+system CPU of the uvicorn processes per request (steady when the shared machine is busy, unlike wall times).",
+        "",
+    ]
+    header = "| endpoint | clients |"
+    rule = "| --- | --- |"
+    for run in runs:
+        header += f" {run['label']} req/s | p50 | p95 | p99 | CPU ms/req | errors |"
+        rule += " --- | --- | --- | --- | --- | --- |"
+    lines += [header, rule]
+    names = {
+        "post_message": "POST /api/conversations/{id}/messages/",
+        "tts_cached": "POST /api/tts/ (cached)",
+        "get_messages": "GET /api/conversations/{id}/messages/",
+    }
+    for name, title in names.items():
+        for concurrency in args.clients:
+            row = f"| {title} | {concurrency} |"
+            for run in runs:
+                c = run["cells"].get(f"{name}@{concurrency}")
+                if c is None:
+                    row += " – | – | – | – | – | – |"
+                    continue
+                errors = c["errors"] if not c["errors"] else f"{c['errors']} {c['statuses']}"
+                row += (
+                    f" {c['rps']} | {c['p50_ms']} | {c['p95_ms']} | {c['p99_ms']} |"
+                    f" {c['server_cpu_ms_per_request']} | {errors} |"
+                )
+            lines.append(row)
+    lines.append("")
+    lines.append("| engine / worker | " + " | ".join(r["label"] for r in runs) + " |")
+    lines.append("| --- |" + " --- |" * len(runs))
+    lines.append(
+        "| Celery worker child RSS, model loaded (MiB) | "
+        + " | ".join(str(r.get("worker_child_rss_mib")) for r in runs)
+        + " |"
+    )
+    lines.append(
+        "| uvicorn worker RSS after the runs (MiB) | "
+        + " | ".join(str(r.get("uvicorn_worker_rss_mib")) for r in runs)
+        + " |"
+    )
+    lines.append(
+        "| first voiced bot reply, post to audio ready (s) | "
+        + " | ".join(str(r.get("voicing_first_s")) for r in runs)
+        + " |"
+    )
+    if engine:
+        lines += [
+            "",
+            "| engine (bench/tts_bench.py, 2 threads) | value |",
+            "| --- | --- |",
+            f"| real-time factor | {engine['rtf']} |",
+            f"| first chunk, 20-char sentence (ms, median) | {engine['first_chunk_ms']} |",
+            f"| precompute clips/s, batched | {engine['precompute_batched_clips_s']} |",
+            f"| precompute clips/s, one by one | {engine['precompute_serial_clips_s']} |",
+        ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--clients", default="1,16,64", help="concurrency levels")
+    parser.add_argument("--seconds", type=float, default=6, help="per cell")
+    parser.add_argument("--max-requests", type=int, default=5000, help="per cell")
+    parser.add_argument("--baseline", help="git revision to benchmark first, side by side")
+    parser.add_argument("--no-engine", action="store_true", help="skip the engine figures")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args()
+    args.clients = [int(c) for c in args.clients.split(",")]
+
+    env = server_env(workers=args.workers)
+    LOG.parent.mkdir(parents=True, exist_ok=True)
+    print(f"server and worker logs: {LOG}", file=sys.stderr)
+    prepare_database(ROOT, env)
+    clients = prepare_clients(ROOT, env, max(args.clients))
+    runs = []
+    if args.baseline:
+        tree = export_tree(args.baseline)
+        try:
+            prepare_database(tree, env)
+            # That tree's requirements had no httptools/uvloop: pin uvicorn to what it ran on.
+            old_stack = ["--loop=asyncio", "--http=h11"]
+            runs.append(run_stack(f"before ({args.baseline})", tree, args, clients, old_stack))
+        finally:
+            subprocess.run(["rm", "-rf", str(tree)], check=False)
+    runs.append(run_stack("after" if args.baseline else "this tree", ROOT, args, clients))
+    engine = None if args.no_engine else engine_figures(ROOT)
+    if args.json:
+        args.json.write_text(json.dumps({"runs": runs, "engine": engine}, indent=2))
+    print(markdown(runs, engine, args))
+
+
+if __name__ == "__main__":
+    main()
