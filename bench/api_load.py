@@ -240,6 +240,15 @@ def vmrss_mib(pid: int) -> float:
     return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1)) / 1024
 
 
+def audit_rows() -> int:
+    import psycopg
+
+    with psycopg.connect(DATABASE_URL.replace("postgres://", "postgresql://")) as db:
+        return db.execute(
+            "select count(*) from tts_synthesisrecord where source = 'api'"
+        ).fetchone()[0]
+
+
 def queue_length(queue: str = "tts") -> int:
     import redis
 
@@ -313,6 +322,7 @@ class Cell:
     latencies: list[float] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    answered_2xx: int = 0  # warm-up included: what the server must have audited
 
     def summary(self) -> dict:
         lat = sorted(self.latencies)
@@ -330,6 +340,7 @@ class Cell:
             "p99_ms": pct(0.99),
             "errors": errors,
             "statuses": dict(sorted(self.statuses.items())),
+            "answered_2xx_with_warmup": self.answered_2xx,
         }
 
 
@@ -364,6 +375,7 @@ async def drive(
         except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
             await connections[i].close()
             label = f"exc:{type(exc).__name__}"
+        cell.answered_2xx += label.startswith("2")
         if record:
             cell.latencies.append(time.perf_counter() - started)
             cell.statuses[label] = cell.statuses.get(label, 0) + 1
@@ -429,6 +441,7 @@ def run_stack(label: str, src: Path, args, clients_all: list[dict], extra: list[
             for concurrency in args.clients:
                 server_pids = [server.pid, *child_pids(server.pid)]
                 cpu_before = cpu_seconds(server_pids)
+                audit_before = audit_rows()
                 cell = asyncio.run(
                     drive(
                         port,
@@ -442,6 +455,9 @@ def run_stack(label: str, src: Path, args, clients_all: list[dict], extra: list[
                 cell["server_cpu_ms_per_request"] = round(
                     (cpu_seconds(server_pids) - cpu_before) * 1000 / max(1, cell["requests"]), 2
                 )
+                if name == "tts_cached":
+                    # Every answered call must have left its audit row, in the request.
+                    cell["audit_rows"] = audit_rows() - audit_before
                 if name == "post_message":
                     cell["queue_drain_s"] = wait_queue_empty()
                 results["cells"][f"{name}@{concurrency}"] = cell
@@ -529,6 +545,15 @@ def markdown(runs: list[dict], engine: dict | None, args) -> str:
         + " | ".join(str(r.get("uvicorn_worker_rss_mib")) for r in runs)
         + " |"
     )
+    for concurrency in args.clients:
+        cells = [r["cells"].get(f"tts_cached@{concurrency}", {}) for r in runs]
+        lines.append(
+            f"| cached /api/tts/ at {concurrency}: 200s answered / audit rows written | "
+            + " | ".join(
+                f"{c.get('answered_2xx_with_warmup')} / {c.get('audit_rows')}" for c in cells
+            )
+            + " |"
+        )
     lines.append(
         "| first voiced bot reply, post to audio ready (s) | "
         + " | ".join(str(r.get("voicing_first_s")) for r in runs)
