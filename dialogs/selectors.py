@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from tts.models import EmotionPreset
@@ -168,7 +169,11 @@ def message_payload(message: Message) -> dict[str, Any]:
         "emotion_label": message.emotion.label if message.emotion_id else None,
         "audio_status": message.audio_status,
         "audio_url": message_audio_url(message),
-        "audio_error": message.audio_error,
+        # The detailed reason (paths, engine errors) is for staff in the admin; everyone who
+        # receives this payload, customers included, gets a plain statement.
+        "audio_error": str(_("Speech is unavailable for this message."))
+        if message.audio_status == AudioStatus.FAILED
+        else "",
         "created_at": timezone.localtime(message.created_at).isoformat(),
     }
 
