@@ -50,8 +50,10 @@ format: install-dev
 test: install-dev model services lint
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
+# Engine speed vs TFLite, then the API load run (starts its own server and worker).
 bench: install-dev model
-	$(PY) bench/run_all.py
+	$(PY) bench/tts_bench.py
+	$(PY) bench/api_load.py
 
 clean:
 	rm -rf $(VENV) var/static

@@ -311,6 +311,10 @@ class Message(models.Model):
                 name="dialogs_message_client_id_unique",
             )
         ]
+        # A conversation's messages are always read in this order (API pages, console, polls).
+        indexes = [
+            models.Index(fields=["conversation", "created_at", "id"], name="dialogs_msg_conv_order")
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_sender_kind_display()}: {self.text[:30]}"

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from tts.engine.interface import SpeechEngine
-from tts.engine.synthesizer import EngineConfig, EngineUnavailable, load
+from tts.engine.synthesizer import EngineConfig, EngineUnavailable, engine_version_of, load
 from tts.installer import voice_dir
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,19 @@ def get_engine() -> SpeechEngine:
                 logger.error("TTS engine unavailable: %s", exc)
                 raise
     return _engine
+
+
+_BAKER_FACTORY = "tts.adapters.baker_engine_factory"
+
+
+def engine_version() -> str:
+    """The engine version for cache keys, without loading the model when it can be read from
+    the model files (raises EngineUnavailable if they are missing)."""
+    if _engine is not None:
+        return _engine.engine_version
+    if settings.TTS_ENGINE == _BAKER_FACTORY:
+        return engine_version_of(voice_dir(Path(settings.TTS_MODEL_DIR)))
+    return get_engine().engine_version
 
 
 def reset_engine() -> None:

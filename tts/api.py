@@ -161,7 +161,11 @@ def clip_media(request, token: str):
     clip = selectors.clip_from_token(token)
     if clip is None:
         return JsonResponse(error_body("not_found", "Audio not found or link expired."), status=404)
-    response = FileResponse(clip.file.open("rb"), content_type=CONTENT_TYPES[clip.format])
+    try:
+        handle = clip.file.open("rb")
+    except FileNotFoundError:
+        return JsonResponse(error_body("not_found", "Audio not found or link expired."), status=404)
+    response = FileResponse(handle, content_type=CONTENT_TYPES[clip.format])
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from cs_platform.security.logging import traceback_summary
-from tts.adapters import get_engine
+from tts.adapters import engine_version, get_engine
 from tts.engine import audio
 from tts.engine.frontend import TextValidationError, lexicon_fingerprint, normalise_text
 from tts.engine.synthesizer import ControlError, Controls, EngineUnavailable, SpeechAudio
@@ -122,7 +122,7 @@ def _build_request(
             "too_long", f"文本过长（最多 {settings.TTS_MAX_TEXT_CHARS} 字）/ The text is too long."
         )
     try:
-        engine = get_engine()
+        version = engine_version()
     except EngineUnavailable as exc:
         raise SpeechSynthesisFailed(f"engine unavailable: {exc}") from exc
     normalised = normalise_text(text).strip()
@@ -133,8 +133,16 @@ def _build_request(
         controls=controls or controls_for_preset(preset),
         fmt=fmt,
         lexicon=_lexicon_for(normalised),
-        engine_version=engine.engine_version,
+        engine_version=version,
     )
+
+
+def _engine():
+    """The loaded engine for a cache miss; an unloadable model is a (retryable) failure."""
+    try:
+        return get_engine()
+    except EngineUnavailable as exc:
+        raise SpeechSynthesisFailed(f"engine unavailable: {exc}") from exc
 
 
 def _record(
@@ -184,7 +192,14 @@ def _clip_lookup(cache_key: str) -> AudioClip | None:
         f"WHERE cache_key = %s RETURNING *",
         [connection.ops.adapt_datetimefield_value(timezone.now()), cache_key],
     )
-    return next(iter(clips), None)
+    clip = next(iter(clips), None)
+    if clip is not None and not clip.file.storage.exists(clip.file.name):
+        # The file went missing (restored database, lost volume): forget the row so the clip
+        # is rendered again instead of failing every request that hits it.
+        logger.warning("audio clip %s has no file; rendering it again", clip.pk)
+        AudioClip.objects.filter(pk=clip.pk).delete()
+        return None
+    return clip
 
 
 def _clip_store(request: _Request, speech: SpeechAudio) -> AudioClip:
@@ -244,7 +259,7 @@ def speech_clip_get_or_create(
         if clip is not None:
             _record(**audit, request=request, status=SynthesisStatus.OK, cache_hit=True, clip=clip)
             return SpeechResult(clip, cache_hit=True)
-        speech = get_engine().synthesize(
+        speech = _engine().synthesize(
             text, controls=request.controls, lexicon=request.lexicon or None
         )
         clip = _clip_store(request, speech)
@@ -287,7 +302,7 @@ def speech_clips_precompute(
             return
         started = time.perf_counter()
         try:
-            speeches = get_engine().synthesize_batch(
+            speeches = _engine().synthesize_batch(
                 [text for text, _ in pending],
                 controls=[req.controls for _, req in pending],
                 lexicon=_merged_lexicon([req for _, req in pending]),
@@ -332,7 +347,7 @@ def _precompute_request(
     """The request for one precompute item, or None (recorded as rejected) if unspeakable."""
     try:
         req = _build_request(text=text, voice=voice, preset=preset, controls=None, fmt=fmt)
-        get_engine().utterances(text, lexicon=req.lexicon or None)  # validate before batching
+        _engine().utterances(text, lexicon=req.lexicon or None)  # validate before batching
     except (SpeechTextRejected, TextValidationError) as exc:
         _record(
             text=text,
@@ -472,7 +487,7 @@ def speech_stream_record(*, stream: SpeechStream, status: str, error: str = "") 
 def clip_stale_delete(*, older_than_days: int | None = None) -> int:
     """Delete clips no request can reach any more (engine version or lexicon changed, i.e. their
     key is not what it would be today), plus, optionally, clips unused for N days."""
-    engine_version = get_engine().engine_version
+    current_version = engine_version()
     lexicon = lexicon_current()
     presets = {p.name: controls_for_preset(p).as_dict() for p in EmotionPreset.objects.all()}
     cutoff = timezone.now() - timedelta(days=older_than_days) if older_than_days else None
@@ -480,7 +495,7 @@ def clip_stale_delete(*, older_than_days: int | None = None) -> int:
     for clip in AudioClip.objects.select_related("voice").iterator():
         used = {w: p for w, p in lexicon.items() if w in clip.text}
         stale = (
-            clip.engine_version != engine_version
+            clip.engine_version != current_version
             or clip.lexicon_fingerprint != lexicon_fingerprint(used)
             # A preset edited since: its clips no longer sound like the preset.
             or (clip.emotion and presets.get(clip.emotion) not in (None, clip.controls))

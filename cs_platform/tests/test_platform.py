@@ -123,12 +123,16 @@ def test_readyz_is_503_when_the_database_is_unreachable(client, django_db_blocke
     assert body["checks"]["redis"]["ok"] is True
 
 
-def test_readyz_is_503_when_redis_is_unreachable(client, settings, django_db_blocker):
+def test_readyz_stays_ready_but_degraded_when_redis_is_unreachable(
+    client, settings, django_db_blocker
+):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     with django_db_blocker.unblock():
         response = client.get("/readyz")
 
-    assert response.status_code == 503
+    # Messages are still accepted without Redis: degraded, not taken out of the balancer.
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
     assert response.json()["checks"]["redis"]["ok"] is False
 
 

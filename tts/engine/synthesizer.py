@@ -131,6 +131,16 @@ class _Job:
     result: np.ndarray | None = field(default=None, repr=False)
 
 
+def engine_version_of(model_dir: Path) -> str:
+    """The version that goes into every audio cache key, read without loading the model (a web
+    process serving cached clips never needs the weights in memory)."""
+    try:
+        config_bytes = (Path(model_dir) / CONFIG_FILE).read_bytes()
+    except OSError as exc:
+        raise EngineUnavailable(f"missing model file: {Path(model_dir) / CONFIG_FILE}") from exc
+    return f"baker-{hashlib.sha256(config_bytes).hexdigest()[:12]}-s{SYNTHESIZER_VERSION}"
+
+
 def _pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -154,10 +164,7 @@ class BakerSynthesizer:
         self.sample_rate = models.config.sample_rate
         self.hop = models.config.hop_size
         self._lock = threading.Lock()
-        config_bytes = (Path(config.model_dir) / CONFIG_FILE).read_bytes()
-        self.engine_version = (
-            f"baker-{hashlib.sha256(config_bytes).hexdigest()[:12]}-s{SYNTHESIZER_VERSION}"
-        )
+        self.engine_version = engine_version_of(Path(config.model_dir))
         self._pause_ids = torch.tensor(sorted(PAUSE_SYMBOL_IDS), device=device)
         self.loaded_at = time.time()
 

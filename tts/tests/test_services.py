@@ -215,3 +215,30 @@ def test_voice_and_emotion_catalogue(api_client, engine):
     )
     names = {e["name"] for e in (emotions["results"] if isinstance(emotions, dict) else emotions)}
     assert {"neutral", "calm", "serious", "happy", "warm"} <= names
+
+
+def test_a_clip_whose_file_vanished_is_rendered_again(engine, client):
+    first = services.speech_clip_get_or_create(text=TEXT, source="api").clip
+    url = selectors.clip_url(first)
+    first.file.storage.delete(first.file.name)
+
+    gone = client.get(url)
+    again = services.speech_clip_get_or_create(text=TEXT, source="api")
+
+    assert gone.status_code == 404
+    assert again.cache_hit is False
+    assert again.clip.file.storage.exists(again.clip.file.name)
+    assert AudioClip.objects.count() == 1
+
+
+def test_serving_a_cached_clip_does_not_load_the_model(settings, engine):
+    services.speech_clip_get_or_create(text=TEXT, source="api")  # make sure it is cached
+    reset_engine()
+    try:
+        hit = services.speech_clip_get_or_create(text=TEXT, source="api")
+        from tts import adapters
+
+        assert hit.cache_hit is True
+        assert adapters._engine is None  # answered from the cache, weights never loaded
+    finally:
+        reset_engine()
