@@ -5,17 +5,10 @@ a frame that is not a JSON object (or is binary) -> 4400, a frame over 4 KB -> 1
 CHAT_WS_BURST frames at once / CHAT_WS_FRAMES_PER_SECOND sustained -> 4429.
 """
 
-import json
-
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from cs_platform.security.ws import (
-    CLOSE_BAD_FRAME,
-    CLOSE_FLOODING,
-    CLOSE_TOO_BIG,
-    FrameRateLimiter,
-)
+from cs_platform.security.ws import CLOSE_FLOODING, FrameRateLimiter, json_frame
 
 from .events import conversation_group
 from .models import Conversation
@@ -73,18 +66,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if self.limiter is not None and not self.limiter.allow():
             await self.close(code=CLOSE_FLOODING)
             return
-        if text_data is None:
-            await self.close(code=CLOSE_BAD_FRAME)
-            return
-        if len(text_data.encode()) > MAX_FRAME_BYTES:
-            await self.close(code=CLOSE_TOO_BIG)
-            return
-        try:
-            content = json.loads(text_data)
-        except ValueError:
-            content = None
-        if not isinstance(content, dict):
-            await self.close(code=CLOSE_BAD_FRAME)
+        content = json_frame(text_data, bytes_data, max_bytes=MAX_FRAME_BYTES)
+        if isinstance(content, int):
+            await self.close(code=content)
             return
         await self.receive_json(content, **kwargs)
 

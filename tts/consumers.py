@@ -30,16 +30,14 @@ from rest_framework import serializers
 
 from cs_platform.api.errors import RATE_LIMIT_RETRY_AFTER_SECONDS
 from cs_platform.security.logging import traceback_summary
-from cs_platform.security.ws import CLOSE_FLOODING, FrameRateLimiter
+from cs_platform.security.ws import CLOSE_FLOODING, FrameRateLimiter, json_frame
 from tts import services
 from tts.api import TTS_RATE_GROUP, SpeechInputSerializer
 from tts.models import SynthesisStatus
 
 logger = logging.getLogger(__name__)
 
-CLOSE_BAD_FRAME = 4400
 CLOSE_UNAUTHENTICATED = 4401
-CLOSE_TOO_BIG = 1009
 MAX_FRAME_BYTES = 8 * 1024
 STREAM_FORMATS = ("mp3", "pcm")
 # Frames are counted before any parsing or database work, so a flood costs almost nothing. The
@@ -132,18 +130,9 @@ class SpeechStreamConsumer(AsyncWebsocketConsumer):
         if self.limiter is not None and not self.limiter.allow():
             await self.close(code=CLOSE_FLOODING)
             return
-        if bytes_data is not None or text_data is None:
-            await self.close(code=CLOSE_BAD_FRAME)
-            return
-        if len(text_data.encode()) > MAX_FRAME_BYTES:
-            await self.close(code=CLOSE_TOO_BIG)
-            return
-        try:
-            message = json.loads(text_data)
-        except ValueError:
-            message = None
-        if not isinstance(message, dict):
-            await self.close(code=CLOSE_BAD_FRAME)
+        message = json_frame(text_data, bytes_data, max_bytes=MAX_FRAME_BYTES)
+        if isinstance(message, int):
+            await self.close(code=message)
             return
         try:
             stream = await _open_stream(self.scope["user"], self._client_ip(), message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -36,3 +37,17 @@ class FrameRateLimiter:
             return False
         self._tokens -= 1.0
         return True
+
+
+def json_frame(text_data: str | None, bytes_data: bytes | None, *, max_bytes: int) -> dict | int:
+    """The frame as a JSON object, or the close code it deserves (binary, too big, not an
+    object). Checked before parsing: the consumers' base class would json.loads() anything."""
+    if bytes_data is not None or text_data is None:
+        return CLOSE_BAD_FRAME
+    if len(text_data.encode()) > max_bytes:
+        return CLOSE_TOO_BIG
+    try:
+        content = json.loads(text_data)
+    except ValueError:
+        return CLOSE_BAD_FRAME
+    return content if isinstance(content, dict) else CLOSE_BAD_FRAME
