@@ -4,8 +4,15 @@ import importlib
 import os
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from scripts.check_services import HELP, reachable
+
+# Property tests explore freely on a developer's machine; in CI (CI=true) they replay the same
+# derandomised cases, so a red CI run is a reproducible bug rather than an unlucky draw.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 def pytest_sessionstart(session):

@@ -211,7 +211,11 @@ def _fuzz(operation, headers: dict, checks: list) -> set[int]:
 
     @given(case=operation.as_strategy())
     @hypothesis_settings(
-        max_examples=6, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        max_examples=6,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
     )
     def check(case):
         statuses.add(case.call_and_validate(headers=headers, checks=checks).status_code)
