@@ -165,7 +165,9 @@ Component({
         const outcome = this.upsert(event.message);
         if (outcome !== "ignored") this.render(outcome === "added");
       } else if (type === "conversation.updated") {
-        if (event.conversation) this.applyConversation(event.conversation);
+        if (!event.conversation) return;
+        this.conversationEvents = (this.conversationEvents || 0) + 1;
+        this.applyConversation(event.conversation);
       } else if (type === "csat.requested") {
         this.showCsat();
       } else if (type === "typing") {
@@ -185,8 +187,10 @@ Component({
       try {
         await this.fetchMessages(this.catchUpFrom());
         if (this.conversationId) {
+          // An event that arrives while this GET is under way is newer than its answer.
+          const seen = this.conversationEvents || 0;
           const conversation = await api.get("/api/conversations/" + this.conversationId + "/");
-          this.applyConversation(conversation);
+          if ((this.conversationEvents || 0) === seen) this.applyConversation(conversation);
         }
       } catch (error) {
         if (error && error.code !== "auth_lost") api.showError(error);
