@@ -53,6 +53,47 @@ function clearTokens() {
   wx.removeStorageSync(TOKENS_KEY);
 }
 
+// The access token's `exp` (seconds), read without verifying: only to refresh ahead of time.
+// The mini-program runtime has no atob on every base library, hence the small decoder.
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+function base64UrlDecode(text) {
+  let bits = 0;
+  let value = 0;
+  let out = "";
+  for (const char of text.replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_")) {
+    const index = B64.indexOf(char);
+    if (index < 0) return null;
+    value = (value << 6) | index;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += String.fromCharCode((value >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+function tokenExpiry(token) {
+  const parts = typeof token === "string" ? token.split(".") : [];
+  if (parts.length !== 3) return 0;
+  try {
+    const payload = JSON.parse(base64UrlDecode(parts[1]) || "null");
+    return payload && typeof payload.exp === "number" ? payload.exp : 0;
+  } catch (e) {
+    return 0;
+  }
+}
+
+// True when the stored access token will still be valid for `marginS` seconds. A WebSocket
+// handshake with an expired token is refused before it opens (the client only sees the socket
+// fail, no 4401), so the socket refreshes first instead of retrying with a dead token forever.
+function accessTokenFresh(marginS) {
+  const tokens = getTokens();
+  if (!tokens) return false;
+  return tokenExpiry(tokens.access) - (marginS === undefined ? 30 : marginS) > Date.now() / 1000;
+}
+
 // --- listeners (auth lost) --------------------------------------------------------------------
 
 const authLostListeners = [];
@@ -331,6 +372,8 @@ function resetForTests() {
 
 module.exports = {
   ApiError,
+  accessTokenFresh,
+  tokenExpiry,
   TEXT,
   absoluteUrl,
   clearTokens,

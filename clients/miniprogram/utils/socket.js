@@ -89,7 +89,26 @@ class ChatSocket {
     );
   }
 
+  // Refresh an expired (or unreadable) access token before the handshake, then connect.
   connect() {
+    if (this.stopped) return;
+    if (api.accessTokenFresh()) {
+      this.open();
+      return;
+    }
+    this.clearTimers();
+    this.setState(this.attempt === 0 ? "connecting" : "reconnecting", { attempt: this.attempt });
+    api.refreshTokens().then(
+      () => this.open(),
+      (error) => {
+        if (this.stopped) return;
+        if (error && error.code === "auth_lost") this.setState("closed", { authLost: true });
+        else this.scheduleReconnect(0);
+      }
+    );
+  }
+
+  open() {
     if (this.stopped) return;
     this.clearTimers();
     this.closeTask(1000);
@@ -201,7 +220,7 @@ class ChatSocket {
       api.refreshTokens().then(
         () => {
           this.attempt += 1;
-          this.connect();
+          this.open();
         },
         (error) => {
           if (error && error.code === "auth_lost") this.setState("closed", { code, authLost: true });

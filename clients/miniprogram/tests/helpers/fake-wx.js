@@ -134,4 +134,11 @@ function json(statusCode, data, header) {
   return { statusCode, data, header: header || {} };
 }
 
-module.exports = { FakeAudioContext, FakeRecorder, FakeSocketTask, createFakeWx, flush, json };
+// A token shaped like the server's (header.payload.signature, base64url) expiring in `seconds`.
+function fakeJwt(name, seconds = 900) {
+  const encode = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const exp = Math.floor(Date.now() / 1000) + seconds;
+  return encode({ alg: "HS256", typ: "JWT" }) + "." + encode({ exp, jti: name }) + ".sig-" + name;
+}
+
+module.exports = { fakeJwt, FakeAudioContext, FakeRecorder, FakeSocketTask, createFakeWx, flush, json };

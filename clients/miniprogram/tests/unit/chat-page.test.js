@@ -3,7 +3,9 @@
 // offline state, and bad input that must never crash the page.
 const path = require("path");
 const simulate = require("miniprogram-simulate");
-const { createFakeWx, flush, json } = require("../helpers/fake-wx");
+const { createFakeWx, fakeJwt, flush, json } = require("../helpers/fake-wx");
+
+const ACCESS = fakeJwt("A");
 
 const PAGE = path.join(__dirname, "../../pages/chat/chat");
 
@@ -47,7 +49,7 @@ function fakeServer() {
   fake.respond = (req) => {
     if (state.down) return "fail";
     const url = req.url.replace("http://127.0.0.1:8000", "");
-    if (url === "/api/auth/dev-login/") return json(200, { access: "A", refresh: "R", user: { id: 5 } });
+    if (url === "/api/auth/dev-login/") return json(200, { access: ACCESS, refresh: "R", user: { id: 5 } });
     if (url === "/api/conversations/" && req.method === "POST") return json(200, state.conversation);
     if (url === "/api/conversations/1/") return json(200, state.conversation);
     const list = url.match(/^\/api\/conversations\/1\/messages\/\?after=(\d+)$/);
@@ -131,7 +133,7 @@ test("renders history as WeChat bubbles: mine on the right, replies with a play 
   // History never plays by itself.
   expect(fake.audioContexts).toHaveLength(0);
   // The socket was opened for this conversation.
-  expect(fake.sockets[0].url).toBe("ws://127.0.0.1:8000/ws/chat/1/?token=A");
+  expect(fake.sockets[0].url).toBe("ws://127.0.0.1:8000/ws/chat/1/?token=" + ACCESS);
 });
 
 test("tap to play, tap again to stop; one voice at a time", async () => {
@@ -327,7 +329,7 @@ test("401 after the refresh token expired: back to login (wx.login again), then 
   let expired = true;
   fake.respond = (req) => {
     if (expired && req.url.endsWith("/token/refresh/")) return json(401, { error: { code: "token_not_valid", message: "令牌无效或已过期" } });
-    if (expired && req.header.Authorization === "Bearer A") return json(401, { error: { code: "token_not_valid", message: "令牌无效" } });
+    if (expired && req.header.Authorization === "Bearer " + ACCESS) return json(401, { error: { code: "token_not_valid", message: "令牌无效" } });
     if (req.url.endsWith("/api/auth/dev-login/")) expired = false;
     return normal(req);
   };

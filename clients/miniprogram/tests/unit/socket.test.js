@@ -1,4 +1,7 @@
-const { createFakeWx, flush, json } = require("../helpers/fake-wx");
+const { createFakeWx, fakeJwt, flush, json } = require("../helpers/fake-wx");
+
+const A1 = fakeJwt("A1");
+const A2 = fakeJwt("A2");
 
 let fake;
 let api;
@@ -12,7 +15,7 @@ beforeEach(() => {
   api = require("../../utils/api");
   require("../../utils/config").setConfig({ baseUrl: "https://cs.example.com" });
   ({ ChatSocket } = require("../../utils/socket"));
-  api.saveTokens({ access: "A1", refresh: "R1" });
+  api.saveTokens({ access: A1, refresh: "R1" });
 });
 
 afterEach(() => {
@@ -43,7 +46,7 @@ test("connects to wss://…/ws/chat/{id}/ with the access token, catches up on o
   const { socket, calls } = makeSocket();
   socket.start();
   expect(fake.sockets).toHaveLength(1);
-  expect(fake.sockets[0].url).toBe("wss://cs.example.com/ws/chat/42/?token=A1");
+  expect(fake.sockets[0].url).toBe("wss://cs.example.com/ws/chat/42/?token=" + A1);
   fake.sockets[0].open();
   expect(socket.state).toBe("online");
   expect(calls.catchUps).toBe(1);
@@ -105,13 +108,13 @@ test("back online: reconnect at once instead of waiting out the backoff", () => 
 });
 
 test("4401 (token expired) refreshes the token and reconnects with the new one", async () => {
-  fake.respond = () => json(200, { access: "A2", refresh: "R2" });
+  fake.respond = () => json(200, { access: A2, refresh: "R2" });
   const { socket } = makeSocket();
   socket.start();
   fake.sockets[0].serverClose(4401);
   await flush();
   expect(fake.sockets).toHaveLength(2);
-  expect(fake.sockets[1].url).toContain("token=A2");
+  expect(fake.sockets[1].url).toContain("token=" + A2);
 });
 
 test("4401 and the refresh is refused: closed with authLost, no reconnect loop", async () => {
@@ -124,6 +127,43 @@ test("4401 and the refresh is refused: closed with authLost, no reconnect loop",
   expect(fake.sockets).toHaveLength(1);
   expect(socket.state).toBe("closed");
   expect(calls.states[calls.states.length - 1][1]).toMatchObject({ authLost: true });
+});
+
+test("an expired access token is refreshed before the handshake (the server refuses it without a 4401)", async () => {
+  api.saveTokens({ access: fakeJwt("old", -5), refresh: "R1" });
+  fake.respond = () => json(200, { access: A2, refresh: "R2" });
+  const { socket } = makeSocket();
+  socket.start();
+  expect(fake.sockets).toHaveLength(0);
+  await flush();
+  expect(fake.requests.map((r) => r.url)).toEqual(["https://cs.example.com/api/auth/token/refresh/"]);
+  expect(fake.sockets[0].url).toContain("token=" + A2);
+  expect(socket.state).toBe("connecting");
+});
+
+test("an unreadable token is refreshed too; a refused refresh closes with authLost", async () => {
+  api.saveTokens({ access: "garbage", refresh: "R1" });
+  fake.respond = () => json(401, { error: { code: "token_not_valid", message: "令牌无效" } });
+  const { socket, calls } = makeSocket();
+  socket.start();
+  await flush();
+  jest.advanceTimersByTime(60000);
+  expect(fake.sockets).toHaveLength(0);
+  expect(socket.state).toBe("closed");
+  expect(calls.states[calls.states.length - 1][1]).toMatchObject({ authLost: true });
+});
+
+test("a refresh that fails for lack of network is retried with backoff", async () => {
+  api.saveTokens({ access: "garbage", refresh: "R1" });
+  fake.respond = () => "fail";
+  const { socket } = makeSocket();
+  socket.start();
+  await flush();
+  expect(socket.state).toBe("offline");
+  fake.respond = () => json(200, { access: A2, refresh: "R2" });
+  jest.advanceTimersByTime(1000);
+  await flush();
+  expect(fake.sockets).toHaveLength(1);
 });
 
 test("4403/4404 are final: no reconnect", () => {
