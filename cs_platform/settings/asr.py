@@ -16,3 +16,8 @@ ASR_MAX_SECONDS = env.float("ASR_MAX_SECONDS", default=60.0)
 ASR_MAX_BYTES = env.int("ASR_MAX_BYTES", default=2 * 1024 * 1024)
 ASR_MIN_SAMPLE_RATE = env.int("ASR_MIN_SAMPLE_RATE", default=8000)
 ASR_MAX_SAMPLE_RATE = env.int("ASR_MAX_SAMPLE_RATE", default=48000)
+# Voice messages are the one API body bigger than DATA_UPLOAD_MAX_MEMORY_SIZE: the message
+# endpoint accepts the audio (base64 in JSON is 4/3 as big) plus a little envelope, multipart
+# included; anything larger is answered 413 by RequestLimitsMiddleware before it is read.
+VOICE_UPLOAD_MAX_BODY = (ASR_MAX_BYTES + 2) // 3 * 4 + 16 * 1024
+VOICE_UPLOAD_PATH_RE = r"^/api/conversations/\d+/messages/$"

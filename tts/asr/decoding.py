@@ -76,7 +76,7 @@ class DecodedAudio:
 
     @property
     def duration_ms(self) -> int:
-        return int(round(1000 * self.samples.size / TARGET_RATE))
+        return round(1000 * self.samples.size / TARGET_RATE)
 
 
 def normalise_format(declared: str | None) -> str | None:
@@ -160,9 +160,7 @@ def decode_audio(
 
 def _check_rate(rate: int | None, limits: AudioLimits, *, required: bool) -> int:
     if rate is None:
-        raise AudioRejected(
-            "audio_sample_rate", "raw PCM needs its sample_rate", 400
-        )
+        raise AudioRejected("audio_sample_rate", "raw PCM needs its sample_rate", 400)
     if not limits.min_sample_rate <= int(rate) <= limits.max_sample_rate:
         raise AudioRejected(
             "audio_sample_rate",
@@ -192,8 +190,7 @@ def _check_wav_header(data: bytes) -> None:
             if size not in (0, 0xFFFFFFFF) and size > len(data) - body:
                 raise AudioRejected(
                     "audio_corrupt",
-                    f"WAV header claims {size} bytes of audio but the file has "
-                    f"{len(data) - body}",
+                    f"WAV header claims {size} bytes of audio but the file has {len(data) - body}",
                 )
             return
         if size > len(data) - body:
