@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dialogs.selectors import asr_prompt_current
+from dialogs.selectors.voice import asr_prompt_current
 from tts.adapters import asr_limits, asr_recognizer
 from tts.asr.decoding import ACCEPTED_FORMATS, AudioRejected, decode_audio
 from tts.asr.recognizer import RecognizerUnavailable
