@@ -12,7 +12,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from accounts.services import tokens_for_user
 from accounts.tests.factories import AgentFactory, CustomerFactory
 from cs_platform.asgi import application
-from dialogs.services import conversation_create
+from dialogs.services.conversations import conversation_create
 
 pytestmark = pytest.mark.django_db
 

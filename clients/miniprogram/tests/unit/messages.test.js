@@ -128,3 +128,22 @@ test("a transcript never goes back from ready to pending", () => {
   store.upsert(Object.assign({}, voice, { transcript: { status: "pending", text: "" } }));
   expect(store.find(3).transcript).toMatchObject({ status: "ready", text: "你好" });
 });
+
+test("h1's one payload (#14 step 2): no flat audio fields, intent/emotion objects, audio.error", () => {
+  const m = normalizeMessage({
+    id: 42,
+    conversation_id: 7,
+    client_id: "c-7f3a",
+    sender_kind: "agent",
+    author: "小王",
+    text: "您好",
+    intent: { name: "complaint", label: "投诉" },
+    created_at: "2026-12-03T16:45:00+08:00",
+    audio: { status: "ready", url: "/media/audio/tok/", duration_ms: 2310, format: "mp3", emotion: { name: "calm", label: "平静" }, error: null },
+  });
+  expect(m).toMatchObject({ id: 42, clientId: "c-7f3a", sender: "agent", author: "小王", text: "您好", mine: false });
+  expect(m.audio).toEqual({ status: "ready", url: "http://127.0.0.1:8000/media/audio/tok/", durationMs: 2310, durationLabel: '2"' });
+  const failed = normalizeMessage({ id: 43, sender_kind: "bot", text: "x", audio: { status: "failed", url: null, error: "语音暂不可用" } });
+  expect(failed.audio.status).toBe("failed");
+  expect(failed.audio.url).toBe("");
+});
