@@ -184,6 +184,20 @@ class ChatSocket {
     }
   }
 
+  // "The customer is typing" for the agent's console; at most one every 3 s (the server limits
+  // frames per socket, and the agent needs no more).
+  sendTyping() {
+    const now = Date.now();
+    if (!this.task || this.state !== "online" || now - (this.lastTypingAt || 0) < 3000) return false;
+    this.lastTypingAt = now;
+    try {
+      this.task.send({ data: JSON.stringify({ type: "typing" }) });
+    } catch (e) {
+      return false;
+    }
+    return true;
+  }
+
   startHeartbeat() {
     clearInterval(this.timers.heartbeat);
     this.timers.heartbeat = setInterval(() => {

@@ -256,6 +256,7 @@ Component({
     // --- sending text -------------------------------------------------------------------------
     onInput(event) {
       this.setData({ draft: event.detail.value });
+      if (this.socket && event.detail.value) this.socket.sendTyping();
     },
 
     async onSend() {

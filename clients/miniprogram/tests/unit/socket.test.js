@@ -228,3 +228,15 @@ test("events of a replaced socket are ignored; stop() closes for good", () => {
   expect(fake.sockets).toHaveLength(2);
   expect(fake.networkListeners).toHaveLength(0);
 });
+
+test("typing frames: only when online, at most one every 3 s", () => {
+  const { socket } = makeSocket();
+  socket.start();
+  expect(socket.sendTyping()).toBe(false); // not open yet
+  fake.sockets[0].open();
+  expect(socket.sendTyping()).toBe(true);
+  expect(socket.sendTyping()).toBe(false);
+  jest.advanceTimersByTime(3000);
+  expect(socket.sendTyping()).toBe(true);
+  expect(fake.sockets[0].sent.filter((f) => f === JSON.stringify({ type: "typing" }))).toHaveLength(2);
+});
