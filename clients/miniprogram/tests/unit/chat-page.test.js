@@ -130,6 +130,7 @@ test("renders history as WeChat bubbles: mine on the right, replies with a play 
   expect(texts(page, ".bubble.text")).toEqual(["你好", "您好，请问有什么可以帮您？"]);
   expect(texts(page, ".audio-chip")).toEqual(['▶ 播放语音2"']);
   expect(texts(page, ".conversation-status")).toEqual(["智能客服为您服务"]);
+  expect(texts(page, ".handoff")).toEqual(["转人工"]);
   // History never plays by itself.
   expect(fake.audioContexts).toHaveLength(0);
   // The socket was opened for this conversation.
@@ -209,6 +210,7 @@ test("转人工: queue position, then the serving agent from conversation.update
   await page.instance.onHandoff();
   await flush();
   expect(texts(page, ".conversation-status")).toEqual(["正在为您转接人工客服，您前面还有 2 人"]);
+  expect(page.querySelectorAll(".handoff")).toHaveLength(0); // queued: no second handoff
   expect(fake.toasts).toContain("已为您转接人工客服");
   fake.sockets[0].receive({ type: "conversation.updated", event_id: 9, conversation: { id: 1, status: "open", assigned_agent: { id: 3, display_name: "小王" }, queue_position: null } });
   await flush();
