@@ -255,10 +255,14 @@ class ChatSocket {
 
   handleNetworkChange(result) {
     // Back online: don't wait out the backoff.
-    if (result && result.isConnected && !this.stopped && this.state === "offline") {
-      this.attempt = 0;
-      this.connect();
-    }
+    if (result && result.isConnected) this.reconnectNow();
+  }
+
+  // The page is shown again (WeChat may have dropped the socket in the background).
+  reconnectNow() {
+    if (this.stopped || this.state === "online" || this.state === "connecting") return;
+    this.attempt = 0;
+    this.connect();
   }
 }
 

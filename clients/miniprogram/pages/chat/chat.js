@@ -84,6 +84,10 @@ Component({
       this.player.stop();
     },
 
+    onShow() {
+      if (this.socket) this.socket.reconnectNow();
+    },
+
     teardown() {
       if (this.socket) this.socket.stop();
       this.socket = null;

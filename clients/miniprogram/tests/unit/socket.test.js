@@ -240,3 +240,16 @@ test("typing frames: only when online, at most one every 3 s", () => {
   expect(socket.sendTyping()).toBe(true);
   expect(fake.sockets[0].sent.filter((f) => f === JSON.stringify({ type: "typing" }))).toHaveLength(2);
 });
+
+test("reconnectNow (page shown again) skips the backoff, and does nothing while online", () => {
+  const { socket } = makeSocket();
+  socket.start();
+  fake.sockets[0].open();
+  socket.reconnectNow();
+  expect(fake.sockets).toHaveLength(1);
+  fake.sockets[0].serverClose(1006);
+  socket.attempt = 4; // deep in the backoff
+  socket.reconnectNow();
+  expect(fake.sockets).toHaveLength(2);
+  expect(socket.attempt).toBe(0);
+});
