@@ -406,7 +406,7 @@ def measure(prune: bool, out: Path | None) -> None:
             ("audit_prune --older-than 90", "audit_prune", {"older_than": 90}),
         ):
             started = time.perf_counter()
-            call_command(command, stdout=open(os.devnull, "w"), **kwargs)  # noqa: SIM115
+            call_command(command, stdout=open(os.devnull, "w"), **kwargs)
             ms = (time.perf_counter() - started) * 1000
             rows[label] = {"ms": round(ms, 1)}
             print(f"| {label} | {ms:.0f} (once) | | |", flush=True)
