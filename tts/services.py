@@ -500,9 +500,8 @@ def _clips_stale_filter(*, older_than_days: int | None) -> Q:
     uses_entry = Q()
     for word in lexicon:
         uses_entry |= Q(text__contains=word)
-    stale |= ~uses_entry & ~Q(lexicon_fingerprint=lexicon_fingerprint({})) if lexicon else ~Q(
-        lexicon_fingerprint=lexicon_fingerprint({})
-    )
+    wrong_for_no_entry = ~Q(lexicon_fingerprint=lexicon_fingerprint({}))
+    stale |= (~uses_entry & wrong_for_no_entry) if lexicon else wrong_for_no_entry
     if lexicon:
         edited = [
             pk
@@ -511,8 +510,7 @@ def _clips_stale_filter(*, older_than_days: int | None) -> Q:
             )
             .values_list("pk", "text", "lexicon_fingerprint")
             .iterator()
-            if fingerprint
-            != lexicon_fingerprint({w: p for w, p in lexicon.items() if w in text})
+            if fingerprint != lexicon_fingerprint({w: p for w, p in lexicon.items() if w in text})
         ]
         stale |= Q(pk__in=edited)
     # A preset edited since: its clips no longer sound like the preset.
