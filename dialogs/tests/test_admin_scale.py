@@ -134,3 +134,30 @@ def test_the_message_text_trigram_index_exists():
         )
         row = cursor.fetchone()
     assert row and "gin_trgm_ops" in row[0]
+
+
+def test_audit_prune_deletes_old_rows_in_batches_and_keeps_recent_ones(monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dialogs.services import audit
+
+    monkeypatch.setattr(audit, "AUDIT_PRUNE_BATCH", 4)
+    SynthesisRecord.objects.bulk_create(
+        SynthesisRecord(source="api", text_excerpt="好", text_digest="b" * 64, status="ok")
+        for _ in range(13)
+    )
+    old = timezone.now() - timedelta(days=100)
+    keep = SynthesisRecord.objects.order_by("pk")[:3].values_list("pk", flat=True)
+    SynthesisRecord.objects.exclude(pk__in=list(keep)).update(created_at=old)
+    seen = []
+
+    deleted = audit.audit_prune(
+        before=timezone.now() - timedelta(days=90),
+        progress=lambda label, n: seen.append((label, n)),
+    )
+
+    assert deleted["synthesis records"] == 10
+    assert [n for label, n in seen if label == "synthesis records"] == [4, 8, 10]
+    assert set(SynthesisRecord.objects.values_list("pk", flat=True)) == set(keep)
