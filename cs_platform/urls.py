@@ -8,6 +8,7 @@ from tts.urls import media_urlpatterns, openai_urlpatterns
 from . import health
 
 urlpatterns = [
+    path("favicon.ico", health.favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),

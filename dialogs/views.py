@@ -17,6 +17,7 @@ from cs_platform.api.errors import error_body
 from tts.models import EmotionPreset
 
 from . import selectors, services
+from .chat_views import api_path
 
 
 def staff_required(view):
@@ -35,44 +36,60 @@ def _conversation(request, conversation_id: int):
     return selectors.conversation_get_for_user(user=request.user, conversation_id=conversation_id)
 
 
-@require_GET
-@staff_required
-def console_index(request):
+def _ws_route(path: str) -> str | None:
+    """`path` when a WebSocket route serves it (the console socket arrives with the workflow)."""
+    from cs_platform.routing import websocket_urlpatterns
+
+    for pattern in websocket_urlpatterns:
+        if pattern.pattern.match(path.lstrip("/")):
+            return path
+    return None
+
+
+def _console_page(request, conversation_id: int | None):
+    agent_api = "/api/agent/conversations/"
     return render(
         request,
         "console/index.html",
-        {"conversations": selectors.conversations_for_console()},
+        {
+            "presets": EmotionPreset.objects.order_by("name"),
+            "display_name": request.user.display_name,
+            "console_config": {
+                "me": {"id": request.user.pk, "display_name": request.user.display_name},
+                "initialConversation": conversation_id,
+                "conversationsUrl": reverse("agent-conversations"),
+                "actionUrlTemplate": agent_api + "{id}/{action}/",
+                "messagesUrlTemplate": reverse("console:messages", args=[0]).replace(
+                    "/0/", "/{id}/"
+                ),
+                "phrasesUrl": api_path("/api/agent/phrases/") or reverse("console:phrases"),
+                "ttsUrl": reverse("tts-speech"),
+                "chatWsTemplate": "/ws/chat/{id}/",
+                "consoleWs": _ws_route("/ws/console/"),
+                # Features that arrive with the workflow API are offered once it is installed.
+                "claim": bool(api_path(agent_api + "1/claim/")),
+                "transfer": bool(api_path(agent_api + "1/transfer/")),
+                "reopen": bool(api_path(agent_api + "1/reopen/")),
+                "customerPanel": bool(api_path(agent_api + "1/customer/")),
+                "agentsUrl": api_path("/api/agent/agents/"),
+                "presenceUrl": api_path("/api/agent/me/presence/"),
+                "scrollBack": False,
+            },
+        },
     )
+
+
+@require_GET
+@staff_required
+def console_index(request):
+    return _console_page(request, None)
 
 
 @require_GET
 @staff_required
 def console_conversation(request, conversation_id: int):
     conversation = _conversation(request, conversation_id)
-    services.conversation_mark_read(conversation=conversation)
-    suggestion = selectors.emotion_suggestion(conversation=conversation)
-    messages = [
-        selectors.message_payload(m)
-        for m in selectors.conversation_messages(conversation=conversation)
-    ]
-    return render(
-        request,
-        "console/conversation.html",
-        {
-            "conversation": conversation,
-            "messages": messages,
-            "presets": EmotionPreset.objects.order_by("name"),
-            "suggestion": suggestion,
-            "console_config": {
-                "conversationId": conversation.pk,
-                "wsPath": f"/ws/chat/{conversation.pk}/",
-                "messagesUrl": reverse("console:messages", args=[conversation.pk]),
-                "replyUrl": reverse("console:reply", args=[conversation.pk]),
-                "phrasesUrl": reverse("console:phrases"),
-                "suggestion": suggestion.name if suggestion else "",
-            },
-        },
-    )
+    return _console_page(request, conversation.pk)
 
 
 @require_GET
