@@ -13,7 +13,7 @@ from django.db import connection
 from accounts.tests.factories import CustomerFactory
 from conftest import SEEDS
 from dialogs.models import AudioStatus, Conversation, Message, SenderKind
-from dialogs.services import agent_reply_create, customer_message_create
+from dialogs.services.messages import agent_reply_create, customer_message_create
 from dialogs.tests.browser_support import customer_start, open_page, staff_login
 
 pytestmark = [
@@ -154,8 +154,6 @@ def test_both_screens_reconnect_after_a_server_restart_and_show_what_was_sent_me
         conversation=conversation,
         agent=agent,
         text="在的，正在为您核实。",
-        phrase_code="",
-        emotion=None,
     )
     uvicorn_server.start()
 

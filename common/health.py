@@ -8,7 +8,6 @@ from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.utils.module_loading import import_string
 
-
 # Browsers ask every site for /favicon.ico (the admin's pages too): answer with the product's
 # icon, not a 404 in every page's console. SVG, which Chromium and Firefox take at this path.
 FAVICON_SVG = (
