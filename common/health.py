@@ -5,22 +5,8 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpResponse, JsonResponse
+from django.http import JsonResponse
 from django.utils.module_loading import import_string
-
-# Browsers ask every site for /favicon.ico (the admin's pages too): answer with the product's
-# icon, not a 404 in every page's console. SVG, which Chromium and Firefox take at this path.
-FAVICON_SVG = (
-    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
-    b'<rect width="32" height="32" rx="7" fill="#07c160"/>'
-    b'<path d="M9 11h14v9H15l-4 3v-3H9z" fill="#fff"/></svg>'
-)
-
-
-def favicon(request):
-    response = HttpResponse(FAVICON_SVG, content_type="image/svg+xml")
-    response["Cache-Control"] = "public, max-age=86400"
-    return response
 
 
 def healthz(request):

@@ -7,7 +7,6 @@ from dialogs.chat_views import chat_page
 from tts.urls import media_urlpatterns, openai_urlpatterns
 
 urlpatterns = [
-    path("favicon.ico", health.favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),

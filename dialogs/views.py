@@ -101,23 +101,46 @@ def console_conversation(request, conversation_id: int):
     return _console_page(request, conversation.pk)
 
 
+CONSOLE_PAGE = 50
+CONSOLE_CATCH_UP_PAGE = 200
+
+
+def _int_param(request, name: str) -> int | None:
+    try:
+        return int(request.GET[name])
+    except (KeyError, ValueError):
+        return None
+
+
 @require_GET
 @staff_required
 def console_messages(request, conversation_id: int):
-    """Polling fallback and re-sync after a WebSocket reconnect."""
+    """The console's view of one conversation, a page at a time (a conversation may hold
+    thousands of messages): no parameter -> the newest page; `before=<id>` -> the page before
+    it (scroll-back); `after=<id>` -> what came after it (catch-up after a reconnect). Messages
+    are oldest first in every page; `has_more` says whether another page is there.
+
+    Opening it marks the conversation read and answers the policy's emotion suggestion.
+    """
     conversation = _conversation(request, conversation_id)
-    try:
-        after = int(request.GET.get("after", "0"))
-    except ValueError:
-        after = 0
+    after, before = _int_param(request, "after"), _int_param(request, "before")
+    messages = conversation_messages(conversation=conversation, after_id=max(after or 0, 0))
+    if after is not None:
+        page = list(messages[: CONSOLE_CATCH_UP_PAGE + 1])
+        has_more = len(page) > CONSOLE_CATCH_UP_PAGE
+        page = page[:CONSOLE_CATCH_UP_PAGE]
+    else:
+        if before is not None:
+            messages = messages.filter(pk__lt=before)
+        page = list(messages.reverse()[: CONSOLE_PAGE + 1])
+        has_more = len(page) > CONSOLE_PAGE
+        page = page[:CONSOLE_PAGE][::-1]
     conversation_mark_read(conversation=conversation)
     suggestion = emotion_suggestion(conversation=conversation)
     return JsonResponse(
         {
-            "messages": [
-                message_payload(m)
-                for m in conversation_messages(conversation=conversation, after_id=after)
-            ],
+            "messages": [message_payload(m) for m in page],
+            "has_more": has_more,
             "suggestion": suggestion.name if suggestion else "",
             "conversation": conversation_payload(conversation),
         }

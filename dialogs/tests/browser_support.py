@@ -186,6 +186,16 @@ def chromium(monkeypatch):
             browser.close()
 
 
+def _has_favicon() -> bool:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse("favicon")
+    except NoReverseMatch:
+        return False
+    return True
+
+
 def open_page(browser, *, name: str, phone: bool):
     """A page in its own context (own cookies): a phone for the customer, a desktop for staff."""
     viewport = {"width": 390, "height": 844} if phone else {"width": 1440, "height": 900}
@@ -198,6 +208,10 @@ def open_page(browser, *, name: str, phone: bool):
         has_touch=phone,
     )
     context.add_init_script(WATCH_SCRIPT)
+    if not _has_favicon():
+        # The admin's login page has no icon link, so Chromium asks for /favicon.ico; until
+        # the site serves one (the admin-polish branch adds it) that 404 is not this page's.
+        context.route("**/favicon.ico", lambda route: route.fulfill(status=204))
     page = context.new_page()
     return page, PageWatch(page, name)
 

@@ -176,3 +176,29 @@ def test_socket_forwards_conversation_events_to_staff_and_the_owner(conversation
             await communicator.disconnect()
 
     async_to_sync(run)()
+
+
+def test_the_messages_endpoint_pages_a_long_conversation(
+    client, agent, conversation, customer, django_assert_max_num_queries
+):
+    Message.objects.bulk_create(
+        Message(conversation=conversation, sender_kind=SenderKind.CUSTOMER, text=f"第{n}条")
+        for n in range(130)
+    )
+    ids = list(conversation.messages.order_by("pk").values_list("pk", flat=True))
+    url = reverse("console:messages", args=[conversation.pk])
+    client.force_login(agent)
+
+    with django_assert_max_num_queries(12):  # one page, however long the conversation
+        newest = client.get(url).json()
+    assert [m["id"] for m in newest["messages"]] == ids[-50:]  # oldest first inside the page
+    assert newest["has_more"] is True
+
+    older = client.get(url, {"before": ids[-50]}).json()
+    assert [m["id"] for m in older["messages"]] == ids[-100:-50]
+    oldest = client.get(url, {"before": ids[-100]}).json()
+    assert [m["id"] for m in oldest["messages"]] == ids[:30] and oldest["has_more"] is False
+
+    caught_up = client.get(url, {"after": ids[9]}).json()
+    assert [m["id"] for m in caught_up["messages"]] == ids[10:]
+    assert caught_up["has_more"] is False

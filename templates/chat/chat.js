@@ -248,7 +248,7 @@
     } else if (audio.status === "failed") {
       button.textContent = t.i18nFailed;
       button.disabled = true;
-      button.title = m.audio_error || "";
+      button.title = m.audio_error || audio.error || "";
     }
   }
 

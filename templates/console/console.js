@@ -82,6 +82,11 @@
     return agent && typeof agent === "object" ? agent.id : null;
   }
 
+  function customerName(c) {
+    if (!c.customer) return "";
+    return typeof c.customer === "object" ? c.customer.display_name : c.customer;
+  }
+
   function isMine(c) {
     const id = agentId(c.assigned_agent);
     if (id !== null) return id === config.me.id;
@@ -121,7 +126,7 @@
       li.addEventListener("click", function () { select(c.id); });
       li.addEventListener("keydown", function (e) { if (e.key === "Enter") select(c.id); });
     }
-    const name = c.customer || ("#" + c.id);
+    const name = customerName(c) || ("#" + c.id);
     li.querySelector(".avatar").textContent = name.slice(0, 1);
     li.querySelector(".who").textContent = name;
     const since = c.status === "waiting" ? (c.waiting_since || c.last_message_at) : c.last_message_at;
@@ -245,7 +250,7 @@
     document.body.dataset.rings = String(Number(document.body.dataset.rings || 0) + 1);
     beep();
     if (window.Notification && Notification.permission === "granted" && document.visibilityState !== "visible") {
-      const note = new Notification(i18n.i18nNewWaiting, { body: c.customer || "", tag: "conversation-" + c.id });
+      const note = new Notification(i18n.i18nNewWaiting, { body: customerName(c), tag: "conversation-" + c.id });
       note.addEventListener("click", function () { window.focus(); select(c.id); note.close(); });
     }
   }
@@ -283,7 +288,7 @@
   function renderHead() {
     const c = state.conversations.get(state.selected);
     if (!c) return;
-    $("chat-title").textContent = (c.customer || "") + " · #" + c.id;
+    $("chat-title").textContent = (customerName(c) || "") + " · #" + c.id;
     const status = $("chat-status");
     status.className = "tag " + c.status;
     status.textContent = i18n["i18nStatus" + c.status.charAt(0).toUpperCase() + c.status.slice(1)] || c.status;
@@ -370,7 +375,7 @@
       button.disabled = true;
     } else if (status === "failed") {
       button.textContent = i18n.i18nFailed;
-      button.title = m.audio_error || "";
+      button.title = m.audio_error || audio.error || "";
       button.disabled = true;
     }
   }
@@ -396,8 +401,10 @@
     }
     const parts = [senders[m.sender_kind] || m.sender_kind];
     if (m.author && m.sender_kind !== "bot") parts.push(m.author);
-    if (m.intent_label) parts.push("#" + m.intent_label);
-    if (m.emotion_label) parts.push("♪" + m.emotion_label);
+    const intent = m.intent_label || (m.intent && m.intent.label);
+    if (intent) parts.push("#" + intent);
+    const emotion = m.emotion_label || (m.audio.emotion && m.audio.emotion.label);
+    if (emotion) parts.push("♪" + emotion);
     parts.push(new Date(m.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false }));
     wrapper.querySelector(".meta").textContent = parts.join(" · ");
     wrapper.querySelector(".bubble").textContent = m.text || "";
@@ -456,14 +463,58 @@
     return from;
   }
 
+  async function fetchPage(id, query) {
+    const response = await http(config.messagesUrlTemplate.replace("{id}", id) + query);
+    if (!response.ok || id !== state.selected) return null;
+    const data = await response.json();
+    data.messages.forEach(upsert);
+    return data;
+  }
+
+  async function loadNewest(id) {
+    const data = await fetchPage(id, "");
+    if (!data) return;
+    state.hasOlder = data.has_more;
+    history.textContent = state.hasOlder ? "" : i18n.i18nNoEarlier;
+    applyState(id, data);
+  }
+
+  let loadingOlder = false;
+  async function loadOlder() {
+    const id = state.selected;
+    if (!id || !state.hasOlder || loadingOlder || state.oldestId === null) return;
+    loadingOlder = true;
+    history.textContent = i18n.i18nEarlier;
+    const keep = box.scrollHeight - box.scrollTop;
+    try {
+      const data = await fetchPage(id, "?before=" + state.oldestId);
+      if (!data) return;
+      state.hasOlder = data.has_more;
+      box.scrollTop = box.scrollHeight - keep;  // what the agent was reading stays in place
+    } finally {
+      loadingOlder = false;
+      history.textContent = state.hasOlder ? "" : i18n.i18nNoEarlier;
+    }
+  }
+
+  if (window.IntersectionObserver) {
+    new IntersectionObserver(function (entries) {
+      if (entries[0].isIntersecting && booted) loadOlder().catch(function () {});
+    }, { root: box }).observe(history);
+  }
+
   async function catchUp() {
     const id = state.selected;
     if (!id) return;
-    const url = config.messagesUrlTemplate.replace("{id}", id) + "?after=" + pendingFrom();
-    const response = await http(url);
-    if (!response.ok || id !== state.selected) return;
-    const data = await response.json();
-    data.messages.forEach(upsert);
+    let data;
+    do {
+      data = await fetchPage(id, "?after=" + pendingFrom());
+      if (!data) return;
+    } while (data.has_more);
+    applyState(id, data);
+  }
+
+  function applyState(id, data) {
     setSuggestion(data.suggestion);
     if (data.conversation) {
       const c = state.conversations.get(id) || {};
@@ -490,6 +541,7 @@
     state.messages = new Map();
     state.lastId = 0;
     state.oldestId = null;
+    state.hasOlder = false;
     state.emotionTouched = false;
     box.querySelectorAll(".msg").forEach(function (el) { el.remove(); });
     history.textContent = "";
@@ -505,8 +557,7 @@
     c.unread_count = 0;
     renderHead();
     renderQueue();
-    await catchUp();
-    history.textContent = i18n.i18nNoEarlier;
+    await loadNewest(id);
     box.scrollTop = box.scrollHeight;
     connectChat(id, 0);
     loadCustomer(id);
@@ -718,9 +769,10 @@
     Object.entries(data.profile || {}).forEach(function (pair) {
       if (pair[1] === null || pair[1] === "" || typeof pair[1] === "object") return;
       const dt = document.createElement("dt");
-      dt.textContent = (data.labels && data.labels[pair[0]]) || pair[0];
+      const key = "i18nField" + pair[0].split("_").map(function (w) { return w.charAt(0).toUpperCase() + w.slice(1); }).join("");
+      dt.textContent = (data.labels && data.labels[pair[0]]) || i18n[key] || pair[0];
       const dd = document.createElement("dd");
-      dd.textContent = String(pair[1]);
+      dd.textContent = /_(since|at)$/.test(pair[0]) ? new Date(pair[1]).toLocaleDateString() : String(pair[1]);
       profile.append(dt, dd);
     });
     fillList($("customer-intents"), data.intents_seen || [], function (item) {
