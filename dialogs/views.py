@@ -17,12 +17,12 @@ from common.errors import error_body, validation_error_body
 from tts.models import EmotionPreset
 
 from .chat_views import api_path
+from .payloads import conversation_payload, message_payload
 from .selectors.conversations import (
     conversation_get_for_user,
-    conversation_payload,
     user_is_staff,
 )
-from .selectors.messages import conversation_messages, message_payload
+from .selectors.messages import conversation_messages
 from .selectors.phrases import phrase_search
 from .selectors.policy import emotion_suggestion
 from .services.conversations import conversation_mark_read
