@@ -204,7 +204,7 @@
     return config.conversationsUrl + "?" + params.toString();
   }
 
-  async function loadQueue(append) {
+  async function loadQueue(append, silent) {
     const url = append && state.next ? state.next : listUrl();
     const response = await http(url);
     if (!response.ok) return;
@@ -213,7 +213,7 @@
       // A refetch is the truth for this filter: forget rows it no longer lists.
       state.conversations.forEach(function (c, id) { if (matchesFilters(c) && id !== state.selected) state.conversations.delete(id); });
     }
-    page.results.forEach(function (c) { noteConversation(c, !booted); });
+    page.results.forEach(function (c) { noteConversation(c, silent || !booted); });
     state.next = page.next;
     renderQueue();
   }
@@ -226,7 +226,9 @@
     state.conversations.set(c.id, merged);
     const isNewWaiting = c.status === "waiting" && (!previous || previous.status !== "waiting") && !state.known.has(c.id + ":w" + (c.waiting_since || ""));
     state.known.add(c.id + ":w" + (c.waiting_since || ""));
-    if (isNewWaiting && !silent) ring(merged);
+    // Auto-assignment hands me a conversation: that deserves the same bell as a waiting one.
+    const newlyMine = c.assigned_agent !== undefined && isMine(merged) && !(previous && previous.assigned_agent && isMine(previous));
+    if ((isNewWaiting || (newlyMine && previous)) && !silent) ring(merged);
     if (c.id === state.selected) renderHead();
   }
 
@@ -270,12 +272,12 @@
       });
       state.next = null;
       renderQueue();
-      loadQueue(false);
+      loadQueue(false, true);
     });
   });
-  $("filter-status").addEventListener("change", function (e) { state.status = e.target.value; renderQueue(); loadQueue(false); });
-  $("filter-priority").addEventListener("change", function (e) { state.priority = e.target.value; renderQueue(); loadQueue(false); });
-  $("queue-more").addEventListener("click", function () { loadQueue(true); });
+  $("filter-status").addEventListener("change", function (e) { state.status = e.target.value; renderQueue(); loadQueue(false, true); });
+  $("filter-priority").addEventListener("change", function (e) { state.priority = e.target.value; renderQueue(); loadQueue(false, true); });
+  $("queue-more").addEventListener("click", function () { loadQueue(true, true); });
   setInterval(function () {
     queueList.querySelectorAll(".when[data-since]").forEach(function (el) {
       const li = el.closest("li");
@@ -881,9 +883,11 @@
   async function previewPhrase(p, button) {
     if (button.classList.contains("playing")) { stopPlayback(); return; }
     stopPlayback();
-    let url = p.preview_url || p.audio_url || null;
-    if (!url) {
+    let url = null;
+    if (p.preview_url) {
       // Spoken as the customer will hear it: the emotion currently chosen in the composer.
+      url = p.preview_url + (emotionSelect.value ? "?emotion=" + encodeURIComponent(emotionSelect.value) : "");
+    } else {
       const response = await http(config.ttsUrl, {
         method: "POST",
         // Placeholders (customer.nickname, agent.name) are filled in per customer when sent; the
