@@ -42,6 +42,7 @@ def test_the_console_page_is_a_shell_that_reads_no_conversations(
         page = client.get(reverse("console:index")).content.decode()
     assert "客服工作台" in page and "认领" in page and "快捷短语" in page  # Chinese by default
     assert '"conversationsUrl": "/api/agent/conversations/"' in page
+    assert "接待：{name}" in page and "已等待 {t}" in page  # placeholders survive translation
     assert '"initialConversation": null' in page
     assert "onclick" not in page and "onsubmit" not in page  # no inline handlers (CSP)
 
