@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from .base import JWT_SIGNING_KEY
 from .env import env
 
 REST_FRAMEWORK = {
@@ -26,6 +27,7 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
     "ALGORITHM": "HS256",
+    "SIGNING_KEY": JWT_SIGNING_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "TOKEN_OBTAIN_SERIALIZER": "accounts.serializers.StaffTokenObtainSerializer",
 }
