@@ -31,7 +31,7 @@ def _refuse_weak_key(name: str, key: str) -> str:
     raise ImproperlyConfigured(
         f"{name} is too weak ({weakness})"
         + (" while DEBUG is off. " if not DEBUG else " and ALLOWED_HOSTS is not loopback only. ")
-        + f"Set {name} to a long random value (e.g. `python -c \"import secrets; "
+        + f'Set {name} to a long random value (e.g. `python -c "import secrets; '
         'print(secrets.token_urlsafe(50))"`), or set DEBUG=1 for local development.'
     )
 
@@ -39,7 +39,9 @@ def _refuse_weak_key(name: str, key: str) -> str:
 SECRET_KEY = _refuse_weak_key("SECRET_KEY", SECRET_KEY)
 # JWTs may have their own key (rotate it without logging everyone out of the admin, or the other
 # way round); unset, they use SECRET_KEY. Checked like SECRET_KEY.
-JWT_SIGNING_KEY = _refuse_weak_key("JWT_SIGNING_KEY", env.str("JWT_SIGNING_KEY", default=SECRET_KEY))
+JWT_SIGNING_KEY = _refuse_weak_key(
+    "JWT_SIGNING_KEY", env.str("JWT_SIGNING_KEY", default=SECRET_KEY)
+)
 
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])

@@ -46,4 +46,6 @@ def test_a_token_with_an_empty_short_or_wrong_clip_key_does_not_pass(clip, key):
 def test_a_token_with_a_non_integer_expiry_or_id_does_not_pass(clip):
     future = int(time.time()) + 60
     assert selectors.clip_from_token(_forge({"c": clip.pk, "k": "ab" * 8, "x": "9" * 12})) is None
-    assert selectors.clip_from_token(_forge({"c": str(clip.pk), "k": "ab" * 8, "x": future})) is None
+    assert (
+        selectors.clip_from_token(_forge({"c": str(clip.pk), "k": "ab" * 8, "x": future})) is None
+    )
