@@ -12,10 +12,12 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from accounts.ws_auth import JWTAuthMiddleware  # noqa: E402
 from cs_platform.routing import websocket_urlpatterns  # noqa: E402
+from cs_platform.security.asgi import BodyLimitMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Body limits and read timeouts before Django reads (and spools) anything.
+        "http": BodyLimitMiddleware(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
             JWTAuthMiddleware(URLRouter(websocket_urlpatterns))
         ),
