@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
+
+from cs_platform.api.json import json_loads_bounded
 
 CLOSE_BAD_FRAME = 4400
 CLOSE_TOO_BIG = 1009  # RFC 6455 "message too big"
@@ -47,7 +48,7 @@ def json_frame(text_data: str | None, bytes_data: bytes | None, *, max_bytes: in
     if len(text_data.encode()) > max_bytes:
         return CLOSE_TOO_BIG
     try:
-        content = json.loads(text_data)
-    except ValueError:
+        content = json_loads_bounded(text_data)
+    except ValueError:  # invalid, or nested deeper than any frame of ours (RecursionError)
         return CLOSE_BAD_FRAME
     return content if isinstance(content, dict) else CLOSE_BAD_FRAME

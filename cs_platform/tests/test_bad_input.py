@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from django.test import Client
+from django.urls import reverse
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.services import tokens_for_user
@@ -350,3 +351,47 @@ def test_a_too_big_body_that_slipped_past_the_middleware_is_still_a_413():
     response = api_exception_handler(RequestDataTooBig("too big"), {})
     assert response.status_code == 413
     assert response.data["error"]["code"] == "payload_too_large"
+
+
+# --- deeply nested JSON (issue 13, item 7) ----------------------------------------------------
+
+DEEP = "[" * 20000 + "]" * 20000  # ~40 KB, under the body cap; json.loads would recurse 20000x
+DEEP_IN_FIELD = '{"text": ' + DEEP + ', "code": ' + DEEP + "}"
+MODERATE = '{"text": ' + "[" * 200 + "]" * 200 + "}"  # parses, but no request of ours nests so
+
+
+@pytest.mark.parametrize("body", [DEEP, DEEP_IN_FIELD, MODERATE])
+def test_deeply_nested_json_is_a_400_on_every_endpoint(api, conversation, body):
+    for path in _endpoints(conversation):
+        _envelope(api.post(path, body, content_type="application/json"), 400, "parse_error")
+
+
+def test_deeply_nested_json_to_the_console_reply_is_a_400(conversation, admin_user):
+    console = Client()
+    console.force_login(admin_user)
+    for body in (DEEP, DEEP_IN_FIELD, MODERATE):
+        response = console.post(
+            reverse("console:reply", args=[conversation.pk]),
+            body,
+            content_type="application/json",
+        )
+        _envelope(response, 400)
+
+
+def test_a_nested_websocket_frame_closes_with_4400_and_the_server_carries_on(conversation, token):
+    frame = "[" * 2000 + "]" * 2000  # 4 KB: under the chat socket's frame size limit
+    frame_in_object = '{"type": "ping", "x": ' + "[" * 1900 + "]" * 1900 + "}"
+
+    async def scenario():
+        for text in (frame, frame_in_object):
+            comm = _chat(conversation, token)
+            assert (await comm.connect())[0]
+            await comm.send_to(text_data=text)
+            assert await _closed_with(comm) == 4400
+        comm = WebsocketCommunicator(application, f"/ws/tts/?token={token}", headers=ORIGIN)
+        assert (await comm.connect())[0]
+        await comm.send_to(text_data=frame)
+        assert await _closed_with(comm) == 4400
+        await _still_works(conversation, token)
+
+    async_to_sync(scenario)()
