@@ -11,6 +11,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from cs_platform.security.csv import csv_cell
+
 from .models import AudioClip, EmotionPreset, PronunciationEntry, SynthesisRecord, Voice
 
 PREVIEW_SAMPLE_TEXT = "您好，很高兴为您服务，请问有什么可以帮您？"
@@ -31,9 +33,10 @@ def csv_response(
 
     def lines():
         yield "\ufeff"  # BOM: Excel opens UTF-8 Chinese correctly
-        yield writer.writerow(header)
+        yield writer.writerow([csv_cell(cell) for cell in header])
         for row in rows:
-            yield writer.writerow(row)
+            # Every cell, whatever produced the row: text may start with a formula.
+            yield writer.writerow([csv_cell(cell) for cell in row])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -46,16 +49,8 @@ def export_csv(modeladmin, request, queryset):
     return csv_response(
         filename=f"{queryset.model._meta.model_name}.csv",
         header=fields,
-        rows=([_csv_value(getattr(obj, field)) for field in fields] for obj in queryset.iterator()),
+        rows=([getattr(obj, field) for field in fields] for obj in queryset.iterator()),
     )
-
-
-def _csv_value(value) -> str:
-    if value is None:
-        return ""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
 
 
 class AuditAdmin(admin.ModelAdmin):

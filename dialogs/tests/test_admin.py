@@ -183,3 +183,49 @@ def test_preset_preview_returns_audio(client, supervisor):
     assert response["Content-Type"] == "audio/mpeg"
     assert len(b"".join(response.streaming_content)) > 1000
     assert SynthesisRecord.objects.filter(source="preview", user=supervisor).exists()
+
+
+FORMULAS = ['=HYPERLINK("http://evil","x")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(1,1)"]
+
+
+def _csv_cells(response) -> list[str]:
+    import csv
+
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    return [cell for row in csv.reader(io.StringIO(body)) for cell in row]
+
+
+def test_csv_exports_neutralise_formulas_in_every_cell(client, superuser, tmp_path, settings):
+    # Issue 13, item 8: text customers typed must not run as a spreadsheet formula.
+    from django.core.files.base import ContentFile
+
+    from tts.models import AudioClip, Voice
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    voice = Voice.objects.get(engine_voice_id="baker")
+    for n, formula in enumerate(FORMULAS):
+        SynthesisRecord.objects.create(
+            source="api", text_excerpt=formula, text_digest=f"{n}" * 64, status="ok"
+        )
+        clip = AudioClip(
+            cache_key=f"{n}" * 64,
+            text=formula,
+            emotion="",
+            voice=voice,
+            engine_version="=1+1",
+            format="wav",
+            duration_ms=1,
+            size_bytes=1,
+        )
+        clip.file.save(f"{n}.wav", ContentFile(b"RIFF"), save=False)
+        clip.save()
+    client.force_login(superuser)
+    for model in (SynthesisRecord, AudioClip):
+        changelist = reverse(f"admin:tts_{model._meta.model_name}_changelist")
+        ids = list(model.objects.values_list("pk", flat=True))
+        cells = _csv_cells(
+            client.post(changelist, {"action": "export_csv", "_selected_action": ids})
+        )
+        for formula in FORMULAS:
+            assert "'" + formula in cells, model  # still there, as text
+        assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")], model
