@@ -80,6 +80,7 @@ def test_bodies_are_limited_while_read_before_authentication():
         assert _status(answer) == 408, answer[:300]
         assert READ_TIMEOUT <= took < READ_TIMEOUT + 5
         assert b'"request_timeout"' in answer
+        assert "请求体未能按时送达" in answer.decode()  # zh-hans by default
 
         # 4. A multipart upload over its own cap (10 MiB by default) is 413 while read too.
         piece = b"y" * 262144

@@ -15,6 +15,8 @@ _TEST_ONLY_ENV = {
     "SECURE_SSL_REDIRECT",
     "ALLOWED_HOSTS",
     "CELERY_TASK_ALWAYS_EAGER",
+    "WECHAT_APPID",
+    "WECHAT_SECRET",
 }
 
 
@@ -134,7 +136,13 @@ def test_a_typo_in_a_boolean_setting_is_refused():
 
 
 def test_check_deploy_is_clean_for_production_like_settings():
-    env = _production_env(DEBUG="0", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="cs.example.com")
+    env = _production_env(
+        DEBUG="0",
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS="cs.example.com",
+        WECHAT_APPID="wx0123456789abcdef",
+        WECHAT_SECRET="0123456789abcdef0123456789abcdef",
+    )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=BASE_DIR,
