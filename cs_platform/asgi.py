@@ -11,8 +11,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from accounts.ws_auth import JWTAuthMiddleware  # noqa: E402
+from common.body_limits import BodyLimitMiddleware  # noqa: E402
 from cs_platform.routing import websocket_urlpatterns  # noqa: E402
-from cs_platform.security.asgi import BodyLimitMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

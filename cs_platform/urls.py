@@ -2,10 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from common import health
 from dialogs.chat_views import chat_page
 from tts.urls import media_urlpatterns, openai_urlpatterns
-
-from . import health
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -23,7 +22,7 @@ urlpatterns = [
     path("v1/", include(openai_urlpatterns)),
 ]
 
-handler400 = "cs_platform.api.error_views.bad_request"
-handler403 = "cs_platform.api.error_views.permission_denied"
-handler404 = "cs_platform.api.error_views.not_found"
-handler500 = "cs_platform.api.error_views.server_error"
+handler400 = "common.error_views.bad_request"
+handler403 = "common.error_views.permission_denied"
+handler404 = "common.error_views.not_found"
+handler500 = "common.error_views.server_error"

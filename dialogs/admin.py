@@ -15,8 +15,8 @@ from tts.admin import (
 )
 from tts.models import EmotionPreset
 
-from . import services
-from .models import CannedPhrase, Conversation, EmotionRule, Intent, Message
+from .models import VARIABLE_RE, CannedPhrase, Conversation, EmotionRule, Intent, Message
+from .services.phrases import phrase_precompute_queue
 
 
 class MessageInline(admin.TabularInline):
@@ -142,7 +142,7 @@ class MessageAdmin(admin.ModelAdmin):
 @admin.action(description=_("Precompute audio (in the background)"), permissions=["change"])
 def precompute_selected(modeladmin, request, queryset):
     phrase_ids = list(queryset.values_list("pk", flat=True))
-    services.phrase_precompute_queue(phrase_ids=phrase_ids)
+    phrase_precompute_queue(phrase_ids=phrase_ids)
     modeladmin.message_user(
         request,
         _("Queued audio rendering for %(n)d phrase(s).") % {"n": len(phrase_ids)},
@@ -203,7 +203,7 @@ class CannedPhraseAdmin(SimpleHistoryAdmin):
         text = phrase.text
         if phrase.has_variables:
             # Fill variables with the previewing staff member as agent and a sample customer.
-            text = services.VARIABLE_RE.sub(
+            text = VARIABLE_RE.sub(
                 lambda m: {"agent.name": request.user.display_name}.get(m.group(1), "王先生"), text
             )
         return preview_response(request=request, text=text, preset=preset)
@@ -255,7 +255,7 @@ class CannedPhraseAdmin(SimpleHistoryAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         # After the emotions M2M is saved; the task itself runs after commit.
-        services.phrase_precompute_queue(phrase_ids=[form.instance.pk])
+        phrase_precompute_queue(phrase_ids=[form.instance.pk])
 
 
 def _normalised(text: str) -> str:

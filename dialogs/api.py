@@ -1,11 +1,10 @@
 """The chat HTTP API: customers (mini-program, web chat page) and agents (integrations).
 
 Thin views: validate -> one service or selector -> serialize. Errors use the one envelope
-(`cs_platform.api.errors`); lists use cursor pagination.
+(`common.errors`); lists use cursor pagination.
 """
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django_ratelimit.decorators import ratelimit
@@ -16,11 +15,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from cs_platform.api.pagination import DefaultCursorPagination
+from common.pagination import DefaultCursorPagination
 from tts.models import EmotionPreset
 
-from . import selectors, selectors_api, services, services_api
 from .models import ConversationPriority, ConversationStatus
+from .selectors.conversations import (
+    conversation_get_for_customer,
+    conversation_get_for_user,
+    conversations_for_agents,
+    conversations_for_customer,
+    user_is_staff,
+)
+from .selectors.messages import conversation_messages
 from .serializers import (
     ConversationOutputSerializer,
     ConversationPageOutputSerializer,
@@ -28,6 +34,12 @@ from .serializers import (
     MessagePageOutputSerializer,
     MessagePostOutputSerializer,
 )
+from .services.conversations import (
+    conversation_assign,
+    conversation_resolve,
+    conversation_resume_or_create,
+)
+from .services.messages import CLIENT_ID_MAX, agent_reply_create, customer_message_post
 
 
 class IsCustomer(BasePermission):
@@ -42,19 +54,7 @@ class IsAgent(BasePermission):
     message = "Only agents can do this."
 
     def has_permission(self, request, view) -> bool:
-        return selectors.user_is_staff(request.user)
-
-
-def _drf_validation_error(
-    exc: DjangoValidationError, rename: dict[str, str] | None = None
-) -> exceptions.ValidationError:
-    """A service's Django ValidationError as DRF's, so it reaches the error envelope as 400."""
-    if hasattr(exc, "error_dict"):
-        rename = rename or {}
-        return exceptions.ValidationError(
-            {rename.get(field, field): messages for field, messages in exc.message_dict.items()}
-        )
-    return exceptions.ValidationError(exc.messages)
+        return user_is_staff(request.user)
 
 
 def _chat_rate(group, request) -> str:
@@ -89,7 +89,7 @@ class ConversationListCreateApi(APIView):
         responses={200: ConversationPageOutputSerializer},
     )
     def get(self, request):
-        conversations = selectors_api.conversations_for_customer(customer=request.user)
+        conversations = conversations_for_customer(customer=request.user)
         return _paginated(
             self, request, conversations, ConversationOutputSerializer, DefaultCursorPagination
         )
@@ -101,7 +101,7 @@ class ConversationListCreateApi(APIView):
         description="Returns the open (or pending) conversation with 200, or a new one with 201.",
     )
     def post(self, request):
-        conversation, created = services_api.conversation_resume_or_create(customer=request.user)
+        conversation, created = conversation_resume_or_create(customer=request.user)
         return Response(
             ConversationOutputSerializer(conversation).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -113,7 +113,7 @@ class ConversationDetailApi(APIView):
         operation_id="conversations_retrieve", responses={200: ConversationOutputSerializer}
     )
     def get(self, request, conversation_id: int):
-        conversation = selectors_api.conversation_get_for_customer(
+        conversation = conversation_get_for_customer(
             user=request.user, conversation_id=conversation_id
         )
         return Response(ConversationOutputSerializer(conversation).data)
@@ -134,7 +134,7 @@ class ConversationMessagesApi(APIView):
         client_id = serializers.CharField(
             required=False,
             allow_blank=True,
-            max_length=services_api.CLIENT_ID_MAX,
+            max_length=CLIENT_ID_MAX,
             help_text="Idempotency key: a retry with the same value returns the stored message.",
         )
 
@@ -161,16 +161,14 @@ class ConversationMessagesApi(APIView):
         responses={200: MessagePageOutputSerializer},
     )
     def get(self, request, conversation_id: int):
-        conversation = selectors_api.conversation_get_for_customer(
+        conversation = conversation_get_for_customer(
             user=request.user, conversation_id=conversation_id
         )
         try:
             after = int(request.query_params.get("after") or 0)
         except ValueError as exc:
             raise exceptions.ValidationError({"after": [_("Must be a message id.")]}) from exc
-        messages = selectors_api.conversation_messages_for_api(
-            conversation=conversation, after_id=after
-        )
+        messages = conversation_messages(conversation=conversation, after_id=after)
         return _paginated(self, request, messages, MessageOutputSerializer, MessageCursorPagination)
 
     @extend_schema(
@@ -181,20 +179,17 @@ class ConversationMessagesApi(APIView):
         "200 with the already stored pair when `client_id` was seen before.",
     )
     def post(self, request, conversation_id: int):
-        conversation = selectors_api.conversation_get_for_customer(
+        conversation = conversation_get_for_customer(
             user=request.user, conversation_id=conversation_id
         )
         serializer = self.MessageCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            result = services_api.customer_message_post(
-                conversation=conversation,
-                author=request.user,
-                text=serializer.validated_data["text"],
-                client_id=serializer.validated_data.get("client_id", ""),
-            )
-        except DjangoValidationError as exc:
-            raise _drf_validation_error(exc) from exc
+        result = customer_message_post(
+            conversation=conversation,
+            author=request.user,
+            text=serializer.validated_data["text"],
+            client_id=serializer.validated_data.get("client_id", ""),
+        )
         data = MessagePostOutputSerializer(
             {"message": result.message, "bot_reply": result.bot_reply}
         ).data
@@ -205,7 +200,7 @@ class ConversationMessagesApi(APIView):
 
 
 def _agent_conversation(request, conversation_id: int):
-    return selectors.conversation_get_for_user(user=request.user, conversation_id=conversation_id)
+    return conversation_get_for_user(user=request.user, conversation_id=conversation_id)
 
 
 class AgentConversationListApi(APIView):
@@ -225,9 +220,7 @@ class AgentConversationListApi(APIView):
     def get(self, request):
         filters = self.AgentConversationFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        conversations = selectors_api.conversations_for_agents(
-            user=request.user, **filters.validated_data
-        )
+        conversations = conversations_for_agents(user=request.user, **filters.validated_data)
         return _paginated(
             self, request, conversations, ConversationOutputSerializer, DefaultCursorPagination
         )
@@ -254,10 +247,7 @@ class AgentConversationAssignApi(APIView):
         agent = request.user if agent_id is None else User.objects.filter(pk=agent_id).first()
         if agent is None:
             raise exceptions.ValidationError({"agent_id": [_("No such user.")]})
-        try:
-            conversation = services_api.conversation_assign(conversation=conversation, agent=agent)
-        except DjangoValidationError as exc:
-            raise _drf_validation_error(exc) from exc
+        conversation = conversation_assign(conversation=conversation, agent=agent)
         return Response(ConversationOutputSerializer(conversation).data)
 
 
@@ -271,7 +261,7 @@ class AgentConversationResolveApi(APIView):
     )
     def post(self, request, conversation_id: int):
         conversation = _agent_conversation(request, conversation_id)
-        conversation = services_api.conversation_resolve(conversation=conversation)
+        conversation = conversation_resolve(conversation=conversation)
         return Response(ConversationOutputSerializer(conversation).data)
 
 
@@ -306,15 +296,11 @@ class AgentConversationReplyApi(APIView):
         serializer = self.AgentReplyInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            message = services.agent_reply_create(
-                conversation=conversation,
-                agent=request.user,
-                text=data.get("text", ""),
-                phrase_code=data.get("short_code", "").strip(),
-                emotion=data.get("emotion"),
-            )
-        except DjangoValidationError as exc:
-            # The service speaks of `phrase_code`; this API calls it `short_code`.
-            raise _drf_validation_error(exc, rename={"phrase_code": "short_code"}) from exc
+        message = agent_reply_create(
+            conversation=conversation,
+            agent=request.user,
+            text=data.get("text", ""),
+            short_code=data.get("short_code", "").strip(),
+            emotion=data.get("emotion"),
+        )
         return Response(MessageOutputSerializer(message).data, status=status.HTTP_201_CREATED)

@@ -8,11 +8,11 @@ CHAT_WS_BURST frames at once / CHAT_WS_FRAMES_PER_SECOND sustained -> 4429.
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from cs_platform.security.ws import CLOSE_FLOODING, FrameRateLimiter, json_frame
+from common.ws import CLOSE_FLOODING, FrameRateLimiter, json_frame
 
 from .events import conversation_group
 from .models import Conversation
-from .selectors import user_is_staff
+from .selectors.conversations import user_is_staff
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403

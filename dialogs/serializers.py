@@ -2,13 +2,14 @@
 
 The payload itself is built by the selectors (one shape for API, console and WebSocket); the
 declared fields are what the OpenAPI schema shows, so keep them in step with
-`selectors_api.message_api_payload` / `conversation_api_payload` (a test checks that).
+`selectors.messages.message_api_payload` / `selectors.conversations.conversation_api_payload` (a test checks that).
 """
 
 from rest_framework import serializers
 
 from .models import AudioStatus, ConversationPriority, ConversationStatus, SenderKind
-from .selectors_api import conversation_api_payload, message_api_payload
+from .selectors.conversations import conversation_api_payload
+from .selectors.messages import message_api_payload
 
 
 class MessageAudioOutputSerializer(serializers.Serializer):

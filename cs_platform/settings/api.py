@@ -12,10 +12,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["cs_platform.api.json.BoundedJSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "cs_platform.api.pagination.DefaultCursorPagination",
+    "DEFAULT_PARSER_CLASSES": ["common.json_bounded.BoundedJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "common.pagination.DefaultCursorPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "cs_platform.api.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "common.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -48,8 +48,8 @@ SPECTACULAR_SETTINGS = {
 
 # django-ratelimit uses the default cache (Redis in production); limits are settings.
 RATELIMIT_USE_CACHE = "default"
-RATELIMIT_VIEW = "cs_platform.api.errors.ratelimited_view"
-RATELIMIT_IP_META_KEY = "accounts.authentication.ratelimit_client_ip"
+RATELIMIT_VIEW = "common.errors.ratelimited_view"
+RATELIMIT_IP_META_KEY = "common.net.ratelimit_client_ip"
 RATELIMIT_LOGIN_PER_IP = env.str("RATELIMIT_LOGIN_PER_IP", default="20/m")
 
 # Peers whose X-Forwarded-For is believed for API-key IP allowlists (the reverse proxy).

@@ -18,9 +18,9 @@ INSTALLED_APPS = [*INSTALLED_APPS, "csp", "drf_spectacular_sidecar"]
 _after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
 MIDDLEWARE = [
     *MIDDLEWARE[:_after_security],
-    "cs_platform.security.middleware.ContentSecurityPolicyMiddleware",
-    "cs_platform.security.middleware.RequestLimitsMiddleware",
-    "cs_platform.security.middleware.AdminLoginRateLimitMiddleware",
+    "common.middleware.ContentSecurityPolicyMiddleware",
+    "common.middleware.RequestLimitsMiddleware",
+    "common.middleware.AdminLoginRateLimitMiddleware",
     *MIDDLEWARE[_after_security:],
 ]
 
@@ -63,7 +63,7 @@ SPECTACULAR_SETTINGS.update(
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 # Under ASGI the cap is enforced while the body arrives, before Django and authentication
-# (cs_platform/security/asgi.py): uploads (multipart: voice messages) get their own cap, and a
+# (common/body_limits.py): uploads (multipart: voice messages) get their own cap, and a
 # body that stalls longer than the read timeout between two pieces is answered 408.
 REQUEST_UPLOAD_MAX_BYTES = env.int("REQUEST_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 REQUEST_BODY_READ_TIMEOUT_SECONDS = env.float("REQUEST_BODY_READ_TIMEOUT_SECONDS", default=10.0)
@@ -76,7 +76,7 @@ ADMIN_LOGIN_RATE_LIMIT = env.str("ADMIN_LOGIN_RATE_LIMIT", default="10/m")
 # are not ours, and see the records as logged). httpx logs each request URL at INFO - jscode2session URLs carry the WeChat app
 # secret - so HTTP client libraries log warnings only. uvicorn's loggers go through the same
 # handler, so the JWT in /ws/...?token= never reaches the access log.
-LOGGING["formatters"]["plain"]["()"] = "cs_platform.security.logging.RedactingFormatter"
+LOGGING["formatters"]["plain"]["()"] = "common.redaction.RedactingFormatter"
 LOGGING["loggers"].update(
     {
         "httpx": {"level": "WARNING"},

@@ -13,4 +13,8 @@ TTS_NUM_THREADS = env.int("TTS_NUM_THREADS", default=0) or None
 TTS_CLIP_FORMAT = env.str("TTS_CLIP_FORMAT", default="mp3")
 TTS_AUDIO_URL_TTL_SECONDS = env.int("TTS_AUDIO_URL_TTL_SECONDS", default=3600)
 TTS_RATE_LIMIT = env.str("TTS_RATE_LIMIT", default="10/m")
-READINESS_EXTRA_CHECKS = {"tts": "tts.adapters.engine_status"}
+READINESS_EXTRA_CHECKS = {
+    "tts": "tts.adapters.engine_status",
+    # Not configured = no customer can log in: a configuration error, not ready.
+    "wechat": "accounts.wechat.wechat_status",
+}

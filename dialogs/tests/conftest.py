@@ -3,7 +3,7 @@ import pytest
 from accounts.models import Role
 from accounts.services import staff_user_set_role
 from accounts.tests.factories import AgentFactory, CustomerFactory, SupervisorFactory
-from dialogs.services import conversation_create
+from dialogs.services.conversations import conversation_create
 from tts.models import EmotionPreset
 
 

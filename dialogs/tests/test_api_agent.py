@@ -5,7 +5,8 @@ import pytest
 from accounts.services import tokens_for_user
 from accounts.tests.factories import CustomerFactory
 from dialogs.models import AudioStatus, ConversationPriority, ConversationStatus, SenderKind
-from dialogs.services import conversation_create, customer_message_create
+from dialogs.services.conversations import conversation_create
+from dialogs.services.messages import customer_message_create
 
 pytestmark = pytest.mark.django_db
 

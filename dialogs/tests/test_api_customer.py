@@ -7,7 +7,7 @@ from accounts.services import tokens_for_user
 from accounts.tests.factories import CustomerFactory
 from dialogs.models import AudioStatus, ConversationStatus, Message, SenderKind
 from dialogs.serializers import ConversationOutputSerializer, MessageOutputSerializer
-from dialogs.services import agent_reply_create, customer_message_create
+from dialogs.services.messages import agent_reply_create, customer_message_create
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,7 @@ def test_it_starts_a_new_conversation_after_the_last_was_resolved(as_customer, c
 
 
 def test_it_lists_only_own_conversations(as_customer, conversation):
-    from dialogs.services import conversation_create
+    from dialogs.services.conversations import conversation_create
 
     conversation_create(customer=CustomerFactory())
     body = as_customer.get(CONVERSATIONS).json()
@@ -112,7 +112,7 @@ def test_a_retry_with_the_same_client_id_is_stored_once(as_customer, conversatio
 def test_the_same_client_id_in_another_conversation_is_a_new_message(
     as_customer, customer, conversation
 ):
-    from dialogs.services import conversation_create
+    from dialogs.services.conversations import conversation_create
 
     other = conversation_create(customer=customer)
     for target in (conversation, other):

@@ -12,7 +12,8 @@ from dialogs.models import (
     Message,
     SenderKind,
 )
-from dialogs.services import agent_reply_create, customer_message_create, phrase_text_render
+from dialogs.services.messages import agent_reply_create, customer_message_create
+from dialogs.services.phrases import phrase_text_render
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +70,7 @@ def test_agent_can_override_the_emotion(conversation, customer, agent, presets):
 
 
 def test_canned_phrase_by_short_code_fills_variables(conversation, agent):
-    reply = agent_reply_create(conversation=conversation, agent=agent, phrase_code="/greet")
+    reply = agent_reply_create(conversation=conversation, agent=agent, short_code="/greet")
     assert reply.text == "王先生您好，我是客服小李，请问有什么可以帮您？"
     assert reply.canned_phrase.short_code == "greet"
 
@@ -83,7 +84,7 @@ def test_unknown_variables_are_a_clear_validation_error(customer, agent):
 
 def test_unknown_phrase_code_and_empty_text_are_rejected(conversation, agent):
     with pytest.raises(ValidationError, match="nope"):
-        agent_reply_create(conversation=conversation, agent=agent, phrase_code="nope")
+        agent_reply_create(conversation=conversation, agent=agent, short_code="nope")
     with pytest.raises(ValidationError):
         agent_reply_create(conversation=conversation, agent=agent, text="   ")
     assert not Message.objects.filter(conversation=conversation).exists()

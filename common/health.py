@@ -45,13 +45,7 @@ def _run(check: Callable[[], dict]) -> dict:
 
 
 def readiness_checks() -> dict[str, Callable[[], dict]]:
-    from accounts.wechat import wechat_status
-
-    checks: dict[str, Callable[[], dict]] = {
-        "database": _check_database,
-        "redis": _check_redis,
-        "wechat": wechat_status,  # a configuration error: no customer could log in
-    }
+    checks: dict[str, Callable[[], dict]] = {"database": _check_database, "redis": _check_redis}
     for name, dotted in getattr(settings, "READINESS_EXTRA_CHECKS", {}).items():
         checks[name] = import_string(dotted)
     return checks

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from cs_platform.api.json import json_loads_bounded
+from common.json_bounded import json_loads_bounded
 
 CLOSE_BAD_FRAME = 4400
 CLOSE_TOO_BIG = 1009  # RFC 6455 "message too big"
