@@ -49,8 +49,9 @@ format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# CI=true: property tests replay derandomised cases, and any skip fails (conftest.py).
 test: install-dev model services lint
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+	CI=true DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
 # Engine speed vs TFLite, then the API load run (starts its own server and worker).
 bench: install-dev model
