@@ -97,14 +97,22 @@ def test_the_session_authenticated_chat_socket_refuses_foreign_origins(conversat
     assert _run(path, _session_headers(admin_user, b"http://evil.example", b"evil.example")) == 4403
 
 
-def test_trusted_origins_are_allowed_exactly(conversation, token, settings):
-    settings.CSRF_TRUSTED_ORIGINS = ["https://mp.example.com"]
-    path = f"/ws/chat/{conversation.pk}/?token={token}"
+def test_trusted_origins_are_allowed_exactly(conversation, admin_user, settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://console.example.com"]
+    path = f"/ws/chat/{conversation.pk}/"
 
-    assert _run(path, [(b"origin", b"https://mp.example.com"), (b"host", b"testserver")]) == "open"
-    assert (
-        _run(path, [(b"origin", b"https://mp.example.com:444"), (b"host", b"testserver")]) == 4403
-    )
+    trusted = _session_headers(admin_user, b"https://console.example.com")
+    other_port = _session_headers(admin_user, b"https://console.example.com:444")
+    assert _run(path, trusted) == "open"
+    assert _run(path, other_port) == 4403
+
+
+def test_token_sockets_are_not_held_to_the_origin(conversation, token):
+    # The mini-program's wx.connectSocket sends no Origin of ours; another site cannot forge a
+    # socket that carries its own JWT.
+    path = f"/ws/chat/{conversation.pk}/?token={token}"
+    assert _run(path, [(b"origin", b"https://servicewechat.com")]) == "open"
+    assert _run(path, []) == "open"
 
 
 def test_one_user_cannot_hold_more_sockets_than_the_cap(conversation, token, settings):

@@ -322,7 +322,7 @@ def test_the_migration_takes_back_old_grants():
     from django.apps import apps
     from django.contrib.auth.models import Group, Permission
 
-    migration = importlib.import_module("dialogs.migrations.0006_staff_groups_messages_are_facts")
+    migration = importlib.import_module("dialogs.migrations.0007_staff_groups_messages_are_facts")
     agents = Group.objects.get(name="agents")
     supervisors = Group.objects.get(name="supervisors")
     old = Permission.objects.filter(

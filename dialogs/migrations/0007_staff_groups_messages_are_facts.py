@@ -48,7 +48,7 @@ def grant_supervisors_change(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("dialogs", "0005_message_order_index")]
+    dependencies = [("dialogs", "0006_message_text_trigram")]
     operations = [
         migrations.RunPython(revoke, migrations.RunPython.noop),
         migrations.RunPython(grant_supervisors_change, migrations.RunPython.noop),
