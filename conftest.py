@@ -86,3 +86,25 @@ def engine():
     from tts.adapters import get_engine
 
     return get_engine()
+
+
+@pytest.fixture(scope="session")
+def recognizer():
+    """The production recogniser, loaded once (needs `manage.py asr_install_model`; fails loudly)."""
+    from django.conf import settings
+
+    if not (settings.ASR_MODEL_DIR / "model.bin").exists():
+        pytest.fail(
+            f"ASR model missing in {settings.ASR_MODEL_DIR}: run `python manage.py asr_install_model`"
+        )
+    from tts.adapters import asr_recognizer
+
+    return asr_recognizer()
+
+
+@pytest.fixture(scope="session")
+def spoken_request(engine):
+    """Our engine saying a customer-service sentence (float samples, rate, reference text)."""
+    text = "我要退款，订单号是三七二一。"
+    speech = engine.synthesize(text)
+    return speech.samples, speech.sample_rate, text

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from cs_platform.api.errors import ServiceUnavailable
+from common.errors import ServiceUnavailable
 
 from . import services
 from .audit import auth_event_record

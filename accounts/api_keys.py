@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import re
 import secrets
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from common.net import allowed_networks
+
 KEY_MARKER = "csk_"
 # Visible part kept in the database: the marker plus 8 characters (48 bits), enough to tell keys
 # apart in the admin and to narrow the lookup to one row before the constant-time comparison.
 PREFIX_LENGTH = len(KEY_MARKER) + 8
 _RATE_RE = re.compile(r"^[1-9]\d*/\d*[smhd]$")
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def key_generate() -> str:
@@ -43,29 +42,6 @@ def key_looks_valid(raw: str) -> bool:
 
 def key_hash_matches(raw: str, stored_hash: str) -> bool:
     return hmac.compare_digest(key_hash(raw), stored_hash)
-
-
-def allowed_networks(text: str) -> list[IPNetwork]:
-    """Parse the admin's allowlist: IPs or CIDRs, one per line or comma-separated."""
-    networks = []
-    for item in re.split(r"[\s,]+", text.strip()):
-        if item:
-            networks.append(ipaddress.ip_network(item, strict=False))
-    return networks
-
-
-def ip_allowed(ip: str | None, allowlist: str) -> bool:
-    """True when the allowlist is empty or contains the address; an unknown address is refused."""
-    networks = allowed_networks(allowlist)
-    if not networks:
-        return True
-    try:
-        address = ipaddress.ip_address(ip or "")
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped  # "::ffff:10.0.0.1" from a dual-stack socket
-    return any(address in network for network in networks)
 
 
 def validate_allowed_ips(value: str) -> None:

@@ -8,7 +8,8 @@ import logging
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from .authentication import request_ip
+from common.net import request_ip
+
 from .models import AuthChannel, AuthEvent, AuthEventKind, User
 
 logger = logging.getLogger(__name__)

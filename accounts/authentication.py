@@ -8,40 +8,15 @@ acts for an integration, not for a person.
 
 from __future__ import annotations
 
-import ipaddress
-
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
+from common.net import ip_allowed, request_ip
+
 from . import api_keys, selectors, services
 from .models import ApiKey
-
-
-def request_ip(request) -> str | None:
-    """The client address for the IP allowlist.
-
-    X-Forwarded-For is only believed when the direct peer is one of TRUSTED_PROXIES; otherwise
-    any client could name an allowed address in that header and walk past the allowlist.
-    """
-    remote = request.META.get("REMOTE_ADDR") or None
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded and remote and api_keys.ip_allowed(remote, ",".join(settings.TRUSTED_PROXIES)):
-        # The proxy appends the address it saw; earlier entries are the client's own claims.
-        candidate = forwarded.split(",")[-1].strip()
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            return None
-    return remote
-
-
-def ratelimit_client_ip(request) -> str:
-    """django-ratelimit's client key (RATELIMIT_IP_META_KEY): the same proxy-aware address,
-    and a fixed bucket when the server gives none (unix sockets) instead of a KeyError."""
-    return request_ip(request) or "0.0.0.0"  # noqa: S104 - a bucket name, not a bind address
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -78,7 +53,7 @@ class ApiKeyAccess(permissions.BasePermission):
             raise exceptions.PermissionDenied(
                 _("This API key does not have the %s scope.") % scope, "scope_missing"
             )
-        if not api_keys.ip_allowed(request_ip(request), api_key.allowed_ips):
+        if not ip_allowed(request_ip(request), api_key.allowed_ips):
             raise exceptions.PermissionDenied(
                 _("This API key may not be used from this address."), "ip_not_allowed"
             )

@@ -113,7 +113,7 @@ import json, sys
 import django
 django.setup()
 from accounts.services import customer_get_or_create, tokens_for_user
-from dialogs.services_api import conversation_resume_or_create
+from dialogs.services.conversations import conversation_resume_or_create
 clients = []
 for i in range(int(sys.argv[1])):
     user = customer_get_or_create(openid=f"bench-load-{i:03d}")

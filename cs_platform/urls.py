@@ -4,10 +4,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from common import favicon, health
 from dialogs.chat_views import chat_page
 from tts.urls import media_urlpatterns, openai_urlpatterns
-
-from . import favicon, health
 
 # 查看站点 leads to the console (staff are who read the admin); `/` itself redirects there too.
 admin.site.site_url = "/console/"
@@ -33,7 +32,7 @@ urlpatterns = [
     path("v1/", include(openai_urlpatterns)),
 ]
 
-handler400 = "cs_platform.api.error_views.bad_request"
-handler403 = "cs_platform.api.error_views.permission_denied"
-handler404 = "cs_platform.api.error_views.not_found"
-handler500 = "cs_platform.api.error_views.server_error"
+handler400 = "common.error_views.bad_request"
+handler403 = "common.error_views.permission_denied"
+handler404 = "common.error_views.not_found"
+handler500 = "common.error_views.server_error"

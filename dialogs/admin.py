@@ -20,8 +20,8 @@ from tts.admin import (
 )
 from tts.models import EmotionPreset
 
-from . import services, workflow_selectors
 from .models import (
+    VARIABLE_RE,
     AgentProfile,
     BusinessHours,
     CannedPhrase,
@@ -35,6 +35,8 @@ from .models import (
     Presence,
     SlaPolicy,
 )
+from .selectors import workflow as workflow_selectors
+from .services.phrases import phrase_precompute_queue
 
 
 class MessageInline(admin.TabularInline):
@@ -234,7 +236,7 @@ class MessageAdmin(admin.ModelAdmin):
 @admin.action(description=_("Precompute audio (in the background)"), permissions=["change"])
 def precompute_selected(modeladmin, request, queryset):
     phrase_ids = list(queryset.values_list("pk", flat=True))
-    services.phrase_precompute_queue(phrase_ids=phrase_ids)
+    phrase_precompute_queue(phrase_ids=phrase_ids)
     modeladmin.message_user(
         request,
         _("Queued audio rendering for %(n)d phrase(s).") % {"n": len(phrase_ids)},
@@ -295,7 +297,7 @@ class CannedPhraseAdmin(SimpleHistoryAdmin):
         text = phrase.text
         if phrase.has_variables:
             # Fill variables with the previewing staff member as agent and a sample customer.
-            text = services.VARIABLE_RE.sub(
+            text = VARIABLE_RE.sub(
                 lambda m: {"agent.name": request.user.display_name}.get(m.group(1), "王先生"), text
             )
         return preview_response(request=request, text=text, preset=preset)
@@ -347,7 +349,7 @@ class CannedPhraseAdmin(SimpleHistoryAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         # After the emotions M2M is saved; the task itself runs after commit.
-        services.phrase_precompute_queue(phrase_ids=[form.instance.pk])
+        phrase_precompute_queue(phrase_ids=[form.instance.pk])
 
 
 def _normalised(text: str) -> str:

@@ -1,33 +1,63 @@
 """The chat HTTP API: customers (mini-program, web chat page) and agents (integrations).
 
 Thin views: validate -> one service or selector -> serialize. Errors use the one envelope
-(`cs_platform.api.errors`); lists use cursor pagination.
+(`common.errors`); lists use cursor pagination.
 """
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django_ratelimit.decorators import ratelimit
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from cs_platform.api.pagination import DefaultCursorPagination
+from common.pagination import DefaultCursorPagination
+from tts.admin import preview_response
 from tts.models import EmotionPreset
 
-from . import selectors, selectors_api, services, services_api
-from .models import ConversationPriority, ConversationStatus
+from .models import (
+    VARIABLE_RE,
+    CannedPhrase,
+    ConversationPriority,
+    ConversationStatus,
+    HandoffReason,
+    Presence,
+)
+from .selectors import workflow as workflow_reads
+from .selectors.conversations import (
+    conversation_get_for_customer,
+    conversation_get_for_user,
+    conversations_for_customer,
+    user_is_staff,
+)
+from .selectors.messages import conversation_messages
+from .selectors.phrases import phrase_search
 from .serializers import (
+    AgentConversationOutputSerializer,
+    AgentConversationPageOutputSerializer,
+    AgentPresenceListOutputSerializer,
+    AgentPresenceOutputSerializer,
     ConversationOutputSerializer,
     ConversationPageOutputSerializer,
+    CsatOutputSerializer,
+    CustomerPanelOutputSerializer,
     MessageOutputSerializer,
     MessagePageOutputSerializer,
     MessagePostOutputSerializer,
+    PhraseListOutputSerializer,
 )
+from .services import workflow
+from .services.conversations import conversation_mark_read, conversation_resume_or_create
+from .services.messages import CLIENT_ID_MAX, agent_reply_create, customer_message_post
+from .services.workflow import WorkflowError
 
 
 class IsCustomer(BasePermission):
@@ -42,19 +72,7 @@ class IsAgent(BasePermission):
     message = "Only agents can do this."
 
     def has_permission(self, request, view) -> bool:
-        return selectors.user_is_staff(request.user)
-
-
-def _drf_validation_error(
-    exc: DjangoValidationError, rename: dict[str, str] | None = None
-) -> exceptions.ValidationError:
-    """A service's Django ValidationError as DRF's, so it reaches the error envelope as 400."""
-    if hasattr(exc, "error_dict"):
-        rename = rename or {}
-        return exceptions.ValidationError(
-            {rename.get(field, field): messages for field, messages in exc.message_dict.items()}
-        )
-    return exceptions.ValidationError(exc.messages)
+        return user_is_staff(request.user)
 
 
 def _chat_rate(group, request) -> str:
@@ -89,7 +107,7 @@ class ConversationListCreateApi(APIView):
         responses={200: ConversationPageOutputSerializer},
     )
     def get(self, request):
-        conversations = selectors_api.conversations_for_customer(customer=request.user)
+        conversations = conversations_for_customer(customer=request.user)
         return _paginated(
             self, request, conversations, ConversationOutputSerializer, DefaultCursorPagination
         )
@@ -101,7 +119,7 @@ class ConversationListCreateApi(APIView):
         description="Returns the open (or pending) conversation with 200, or a new one with 201.",
     )
     def post(self, request):
-        conversation, created = services_api.conversation_resume_or_create(customer=request.user)
+        conversation, created = conversation_resume_or_create(customer=request.user)
         return Response(
             ConversationOutputSerializer(conversation).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -113,7 +131,7 @@ class ConversationDetailApi(APIView):
         operation_id="conversations_retrieve", responses={200: ConversationOutputSerializer}
     )
     def get(self, request, conversation_id: int):
-        conversation = selectors_api.conversation_get_for_customer(
+        conversation = conversation_get_for_customer(
             user=request.user, conversation_id=conversation_id
         )
         return Response(ConversationOutputSerializer(conversation).data)
@@ -134,7 +152,7 @@ class ConversationMessagesApi(APIView):
         client_id = serializers.CharField(
             required=False,
             allow_blank=True,
-            max_length=services_api.CLIENT_ID_MAX,
+            max_length=CLIENT_ID_MAX,
             help_text="Idempotency key: a retry with the same value returns the stored message.",
         )
 
@@ -161,16 +179,14 @@ class ConversationMessagesApi(APIView):
         responses={200: MessagePageOutputSerializer},
     )
     def get(self, request, conversation_id: int):
-        conversation = selectors_api.conversation_get_for_customer(
+        conversation = conversation_get_for_customer(
             user=request.user, conversation_id=conversation_id
         )
         try:
             after = int(request.query_params.get("after") or 0)
         except ValueError as exc:
             raise exceptions.ValidationError({"after": [_("Must be a message id.")]}) from exc
-        messages = selectors_api.conversation_messages_for_api(
-            conversation=conversation, after_id=after
-        )
+        messages = conversation_messages(conversation=conversation, after_id=after)
         return _paginated(self, request, messages, MessageOutputSerializer, MessageCursorPagination)
 
     @extend_schema(
@@ -181,20 +197,17 @@ class ConversationMessagesApi(APIView):
         "200 with the already stored pair when `client_id` was seen before.",
     )
     def post(self, request, conversation_id: int):
-        conversation = selectors_api.conversation_get_for_customer(
+        conversation = conversation_get_for_customer(
             user=request.user, conversation_id=conversation_id
         )
         serializer = self.MessageCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            result = services_api.customer_message_post(
-                conversation=conversation,
-                author=request.user,
-                text=serializer.validated_data["text"],
-                client_id=serializer.validated_data.get("client_id", ""),
-            )
-        except DjangoValidationError as exc:
-            raise _drf_validation_error(exc) from exc
+        result = customer_message_post(
+            conversation=conversation,
+            author=request.user,
+            text=serializer.validated_data["text"],
+            client_id=serializer.validated_data.get("client_id", ""),
+        )
         data = MessagePostOutputSerializer(
             {"message": result.message, "bot_reply": result.bot_reply}
         ).data
@@ -205,77 +218,215 @@ class ConversationMessagesApi(APIView):
 
 
 def _agent_conversation(request, conversation_id: int):
-    return selectors.conversation_get_for_user(user=request.user, conversation_id=conversation_id)
+    return conversation_get_for_user(user=request.user, conversation_id=conversation_id)
+
+
+class WorkflowApiView(APIView):
+    """A refused workflow move (`WorkflowError`) becomes the error envelope with its status:
+    400 (bad input, with the field), 403 (not yours), 404, 409 (wrong state)."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, WorkflowError):
+            if exc.status == 400:
+                exc = exceptions.ValidationError({exc.field or "detail": [exc.message]})
+            else:
+                refused = exceptions.APIException(detail=exc.message, code=exc.code)
+                refused.status_code = exc.status
+                exc = refused
+        return super().handle_exception(exc)
+
+
+class QueuePagination(LimitOffsetPagination):
+    """The queue is short (unresolved conversations) and has its own order, which a cursor
+    pagination would replace with creation order."""
+
+    default_limit = 100
+    max_limit = 200
 
 
 class AgentConversationListApi(APIView):
     permission_classes = [IsAuthenticated, IsAgent]
 
     class AgentConversationFilterSerializer(serializers.Serializer):
+        view = serializers.ChoiceField(choices=["mine", "unassigned", "all"], required=False)
+        assigned = serializers.ChoiceField(
+            choices=["me", "none"], required=False, help_text="Older spelling of `view`."
+        )
         status = serializers.ChoiceField(choices=ConversationStatus.choices, required=False)
-        assigned = serializers.ChoiceField(choices=["me", "none"], required=False)
         priority = serializers.ChoiceField(choices=ConversationPriority.choices, required=False)
 
     @extend_schema(
         operation_id="agent_conversations_list",
         parameters=[AgentConversationFilterSerializer],
-        responses={200: ConversationPageOutputSerializer},
-        description="Without `status`: open and pending conversations only.",
+        responses={200: AgentConversationPageOutputSerializer},
+        description="The queue: without `status` the unresolved conversations. Waiting ones "
+        "first (highest priority, then longest waiting), then the most recent.",
     )
     def get(self, request):
         filters = self.AgentConversationFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        conversations = selectors_api.conversations_for_agents(
-            user=request.user, **filters.validated_data
+        data = filters.validated_data
+        view = data.get("view") or {"me": "mine", "none": "unassigned"}.get(
+            data.get("assigned", ""), "all"
+        )
+        conversations = workflow_reads.conversations_for_agents(
+            user=request.user, view=view, status=data.get("status"), priority=data.get("priority")
         )
         return _paginated(
-            self, request, conversations, ConversationOutputSerializer, DefaultCursorPagination
+            self, request, conversations, AgentConversationOutputSerializer, QueuePagination
         )
 
 
-class AgentConversationAssignApi(APIView):
+class AgentConversationDetailApi(APIView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_conversations_retrieve",
+        responses={200: AgentConversationOutputSerializer},
+    )
+    def get(self, request, conversation_id: int):
+        conversation = workflow_reads.conversation_get_for_agent(conversation_id=conversation_id)
+        return Response(AgentConversationOutputSerializer(conversation).data)
+
+
+class AgentConversationReadApi(APIView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_conversations_read",
+        request=None,
+        responses={200: AgentConversationOutputSerializer},
+        description="Marks the customer's messages read (unread_count -> 0).",
+    )
+    def post(self, request, conversation_id: int):
+        conversation = _agent_conversation(request, conversation_id)
+        conversation_mark_read(conversation=conversation)
+        conversation = workflow_reads.conversation_get_for_agent(conversation_id=conversation_id)
+        return Response(AgentConversationOutputSerializer(conversation).data)
+
+
+def _conversation_response(conversation_id: int) -> Response:
+    conversation = workflow_reads.conversation_get_for_agent(conversation_id=conversation_id)
+    return Response(AgentConversationOutputSerializer(conversation).data)
+
+
+def _agent_by_id(agent_id: int) -> User:
+    agent = User.objects.filter(pk=agent_id).first()
+    if agent is None:
+        raise exceptions.ValidationError({"agent_id": [_("No such user.")]})
+    return agent
+
+
+class AgentConversationClaimApi(WorkflowApiView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_conversations_claim",
+        request=None,
+        responses={200: AgentConversationOutputSerializer},
+        description="Take a waiting conversation. 409 `already_assigned` when someone has it, "
+        "`agent_at_capacity` when the caller is full, `already_resolved`.",
+    )
+    def post(self, request, conversation_id: int):
+        conversation = _agent_conversation(request, conversation_id)
+        workflow.conversation_claim(conversation=conversation, agent=request.user)
+        return _conversation_response(conversation_id)
+
+
+class AgentConversationAssignApi(WorkflowApiView):
     permission_classes = [IsAuthenticated, IsAgent]
 
     class AgentAssignInputSerializer(serializers.Serializer):
         agent_id = serializers.IntegerField(
             required=False, help_text="The agent to assign; default: the caller."
         )
+        note = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
     @extend_schema(
         operation_id="agent_conversations_assign",
         request=AgentAssignInputSerializer,
-        responses={200: ConversationOutputSerializer},
+        responses={200: AgentConversationOutputSerializer},
+        description="400 `agent_id` for a non-agent; 409 `agent_at_capacity`; 403 "
+        "`not_your_conversation` for an agent moving a colleague's conversation.",
     )
     def post(self, request, conversation_id: int):
         conversation = _agent_conversation(request, conversation_id)
         serializer = self.AgentAssignInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         agent_id = serializer.validated_data.get("agent_id")
-        agent = request.user if agent_id is None else User.objects.filter(pk=agent_id).first()
-        if agent is None:
-            raise exceptions.ValidationError({"agent_id": [_("No such user.")]})
-        try:
-            conversation = services_api.conversation_assign(conversation=conversation, agent=agent)
-        except DjangoValidationError as exc:
-            raise _drf_validation_error(exc) from exc
-        return Response(ConversationOutputSerializer(conversation).data)
+        agent = request.user if agent_id is None else _agent_by_id(agent_id)
+        workflow.conversation_assign(
+            conversation=conversation,
+            agent=agent,
+            actor=request.user,
+            note=serializer.validated_data.get("note", ""),
+        )
+        return _conversation_response(conversation_id)
 
 
-class AgentConversationResolveApi(APIView):
+class AgentConversationTransferApi(WorkflowApiView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    class AgentTransferInputSerializer(serializers.Serializer):
+        agent_id = serializers.IntegerField(
+            allow_null=True, help_text="The agent to hand it to; null: back to the queue."
+        )
+        note = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+    @extend_schema(
+        operation_id="agent_conversations_transfer",
+        request=AgentTransferInputSerializer,
+        responses={200: AgentConversationOutputSerializer},
+    )
+    def post(self, request, conversation_id: int):
+        conversation = _agent_conversation(request, conversation_id)
+        serializer = self.AgentTransferInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        agent_id = serializer.validated_data["agent_id"]
+        note = serializer.validated_data.get("note", "")
+        if agent_id is None:
+            workflow.conversation_requeue(conversation=conversation, actor=request.user, note=note)
+        else:
+            workflow.conversation_assign(
+                conversation=conversation,
+                agent=_agent_by_id(agent_id),
+                actor=request.user,
+                note=note,
+            )
+        return _conversation_response(conversation_id)
+
+
+class AgentConversationResolveApi(WorkflowApiView):
     permission_classes = [IsAuthenticated, IsAgent]
 
     @extend_schema(
         operation_id="agent_conversations_resolve",
         request=None,
-        responses={200: ConversationOutputSerializer},
+        responses={200: AgentConversationOutputSerializer},
+        description="Resolves and asks the customer for a rating (`csat.requested` event). "
+        "409 `already_resolved` the second time.",
     )
     def post(self, request, conversation_id: int):
         conversation = _agent_conversation(request, conversation_id)
-        conversation = services_api.conversation_resolve(conversation=conversation)
-        return Response(ConversationOutputSerializer(conversation).data)
+        workflow.conversation_resolve(conversation=conversation, actor=request.user)
+        return _conversation_response(conversation_id)
 
 
-class AgentConversationReplyApi(APIView):
+class AgentConversationReopenApi(WorkflowApiView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_conversations_reopen",
+        request=None,
+        responses={200: AgentConversationOutputSerializer},
+    )
+    def post(self, request, conversation_id: int):
+        conversation = _agent_conversation(request, conversation_id)
+        workflow.conversation_reopen(conversation=conversation, actor=request.user)
+        return _conversation_response(conversation_id)
+
+
+class AgentConversationReplyApi(WorkflowApiView):
     permission_classes = [IsAuthenticated, IsAgent]
 
     class AgentReplyInputSerializer(serializers.Serializer):
@@ -306,15 +457,198 @@ class AgentConversationReplyApi(APIView):
         serializer = self.AgentReplyInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            message = services.agent_reply_create(
-                conversation=conversation,
-                agent=request.user,
-                text=data.get("text", ""),
-                phrase_code=data.get("short_code", "").strip(),
-                emotion=data.get("emotion"),
-            )
-        except DjangoValidationError as exc:
-            # The service speaks of `phrase_code`; this API calls it `short_code`.
-            raise _drf_validation_error(exc, rename={"phrase_code": "short_code"}) from exc
+        message = agent_reply_create(
+            conversation=conversation,
+            agent=request.user,
+            text=data.get("text", ""),
+            short_code=data.get("short_code", "").strip(),
+            emotion=data.get("emotion"),
+        )
         return Response(MessageOutputSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+class AgentCustomerPanelApi(APIView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_conversations_customer",
+        responses={200: CustomerPanelOutputSerializer},
+        description="Who the customer is: profile, earlier conversations, intents seen, "
+        "ratings given.",
+    )
+    def get(self, request, conversation_id: int):
+        conversation = workflow_reads.conversation_get_for_agent(conversation_id=conversation_id)
+        return Response(workflow_reads.customer_panel(conversation=conversation))
+
+
+class AgentListApi(APIView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_agents_list",
+        responses={200: AgentPresenceListOutputSerializer},
+        description="Every active staff member with presence, load and capacity (transfers).",
+    )
+    def get(self, request):
+        return Response({"results": workflow_reads.agents_list()})
+
+
+class AgentMeApi(WorkflowApiView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    class AgentMeInputSerializer(serializers.Serializer):
+        display_name = serializers.CharField(
+            required=False, max_length=32, help_text="Shown to customers, e.g. 客服小李"
+        )
+        capacity = serializers.IntegerField(required=False, min_value=0, max_value=50)
+
+    @extend_schema(operation_id="agent_me_retrieve", responses={200: AgentPresenceOutputSerializer})
+    def get(self, request):
+        profile = workflow.agent_profile_get(user=request.user)
+        return Response(workflow_reads.agent_payload(profile))
+
+    @extend_schema(
+        operation_id="agent_me_update",
+        request=AgentMeInputSerializer,
+        responses={200: AgentPresenceOutputSerializer},
+    )
+    def patch(self, request):
+        serializer = self.AgentMeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        profile = workflow.agent_profile_update(user=request.user, **serializer.validated_data)
+        request.user.refresh_from_db()
+        return Response(workflow_reads.agent_payload(profile))
+
+
+class AgentPresenceApi(WorkflowApiView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    class AgentPresenceInputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Presence.choices)
+
+    @extend_schema(
+        operation_id="agent_me_presence",
+        request=AgentPresenceInputSerializer,
+        responses={200: AgentPresenceOutputSerializer},
+        description="online / away / offline as chosen by the agent; `presence` in the answer is "
+        "offline too while no console socket sends heartbeats.",
+    )
+    def post(self, request):
+        serializer = self.AgentPresenceInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        profile = workflow.agent_presence_set(
+            user=request.user, status=serializer.validated_data["status"]
+        )
+        return Response(workflow_reads.agent_payload(profile))
+
+
+class AgentPhraseListApi(APIView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_phrases_list",
+        parameters=[OpenApiParameter("q", str, description="Short code, title or text")],
+        responses={200: PhraseListOutputSerializer},
+    )
+    def get(self, request):
+        query = (request.query_params.get("q") or "")[:50]
+        phrases = phrase_search(query=query, limit=50)
+        return Response(
+            {
+                "results": [
+                    {
+                        "id": phrase.pk,
+                        "short_code": phrase.short_code,
+                        "title": phrase.title,
+                        "text": phrase.text,
+                        "category": phrase.category,
+                        "preview_url": reverse("agent-phrase-preview", args=[phrase.pk]),
+                    }
+                    for phrase in phrases
+                ]
+            }
+        )
+
+
+class AgentPhrasePreviewApi(APIView):
+    """The phrase spoken (through the clip cache: precomputed phrases answer at once). The work
+    is bounded: only admin-defined phrases in existing presets can be asked for."""
+
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_phrases_preview",
+        parameters=[OpenApiParameter("emotion", str, description="Emotion preset name")],
+        responses={(200, "audio/mpeg"): bytes},
+    )
+    def get(self, request, phrase_id: int):
+        phrase = get_object_or_404(CannedPhrase, pk=phrase_id, is_active=True)
+        preset = None
+        if request.query_params.get("emotion"):
+            preset = EmotionPreset.objects.filter(name=request.query_params["emotion"]).first()
+            if preset is None:
+                raise exceptions.ValidationError({"emotion": [_("Unknown emotion preset.")]})
+        text = VARIABLE_RE.sub(
+            lambda m: {"agent.name": request.user.display_name}.get(m.group(1), "王先生"),
+            phrase.text,
+        )
+        return preview_response(request=request, text=text, preset=preset)
+
+
+# --- customers: handoff and rating ------------------------------------------------------------
+
+
+class ConversationHandoffApi(WorkflowApiView):
+    permission_classes = [IsAuthenticated, IsCustomer]
+
+    @extend_schema(
+        operation_id="conversations_handoff",
+        request=None,
+        responses={200: ConversationOutputSerializer},
+        description="转人工: queue the conversation for a human (a voiced acknowledgement, or the "
+        "out-of-hours notice, follows as a bot message). Already queued or served: unchanged.",
+    )
+    def post(self, request, conversation_id: int):
+        conversation = conversation_get_for_customer(
+            user=request.user, conversation_id=conversation_id
+        )
+        workflow.conversation_handoff(
+            conversation=conversation, reason=HandoffReason.REQUESTED, actor=request.user
+        )
+        conversation = conversation_get_for_customer(
+            user=request.user, conversation_id=conversation_id
+        )
+        return Response(ConversationOutputSerializer(conversation).data)
+
+
+class ConversationCsatApi(WorkflowApiView):
+    permission_classes = [IsAuthenticated, IsCustomer]
+
+    class CsatInputSerializer(serializers.Serializer):
+        rating = serializers.IntegerField(min_value=1, max_value=5)
+        comment = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+    @extend_schema(
+        operation_id="conversations_csat",
+        request=CsatInputSerializer,
+        responses={201: CsatOutputSerializer},
+        description="The customer's rating after resolution: once (409 `already_rated`), only "
+        "when resolved (409 `not_resolved`), 1-5 (400).",
+    )
+    def post(self, request, conversation_id: int):
+        conversation = conversation_get_for_customer(
+            user=request.user, conversation_id=conversation_id
+        )
+        serializer = self.CsatInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        csat = workflow.csat_submit(
+            conversation=conversation, customer=request.user, **serializer.validated_data
+        )
+        return Response(
+            {
+                "rating": csat.rating,
+                "comment": csat.comment,
+                "created_at": timezone.localtime(csat.created_at).isoformat(),
+            },
+            status=status.HTTP_201_CREATED,
+        )

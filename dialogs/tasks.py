@@ -7,9 +7,11 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from common.tasks import task_enqueue
 from tts.services import SpeechSynthesisFailed
 
-from . import recovery, services
+from .services.phrases import phrase_precompute, phrases_precompute_all
+from .services.voicing import message_audio_mark_failed, message_voice, messages_pending_requeue
 
 logger = logging.getLogger(__name__)
 
@@ -26,11 +28,11 @@ DB_ERRORS = (OperationalError, InterfaceError)
 @shared_task(bind=True, max_retries=VOICE_MAX_RETRIES, acks_late=True)
 def message_voice_task(self, message_id: int) -> None:
     try:
-        services.message_voice(message_id=message_id)
+        message_voice(message_id=message_id)
     except SpeechSynthesisFailed as exc:
         if self.request.retries >= self.max_retries:
             # Out of retries: the text was delivered long ago; record why there is no audio.
-            services.message_audio_mark_failed(message_id=message_id, reason=exc.reason)
+            message_audio_mark_failed(message_id=message_id, reason=exc.reason)
             return
         countdown = VOICE_RETRY_BACKOFF_SECONDS * (2**self.request.retries)
         logger.warning(
@@ -51,7 +53,7 @@ def message_voice_task(self, message_id: int) -> None:
 @shared_task(acks_late=True)
 def messages_pending_requeue_task() -> dict[str, int]:
     """The recovery sweep: at worker start and on the beat schedule (CELERY_BEAT_SCHEDULE)."""
-    result = recovery.messages_pending_requeue(
+    result = messages_pending_requeue(
         older_than_seconds=settings.VOICE_REQUEUE_AFTER_SECONDS,
         give_up_after_seconds=settings.VOICE_GIVE_UP_AFTER_SECONDS,
     )
@@ -69,14 +71,14 @@ def messages_pending_requeue_task() -> dict[str, int]:
 @worker_ready.connect
 def _sweep_when_a_worker_starts(sender=None, **kwargs) -> None:
     # A worker (re)starting is the moment work lost with the previous one can be picked up.
-    services.task_enqueue(messages_pending_requeue_task)
+    task_enqueue(messages_pending_requeue_task)
 
 
 @shared_task(acks_late=True)
 def phrase_precompute_task(phrase_id: int) -> None:
-    services.phrase_precompute(phrase_id=phrase_id)
+    phrase_precompute(phrase_id=phrase_id)
 
 
 @shared_task(acks_late=True)
 def phrases_precompute_all_task() -> None:
-    services.phrases_precompute_all()
+    phrases_precompute_all()

@@ -13,10 +13,20 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from cs_platform.api.errors import error_body
+from common.errors import error_body, validation_error_body
 from tts.models import EmotionPreset
 
-from . import selectors, services
+from .selectors.conversations import (
+    conversation_get_for_user,
+    conversation_payload,
+    conversations_for_console,
+    user_is_staff,
+)
+from .selectors.messages import conversation_messages, message_payload
+from .selectors.phrases import phrase_search
+from .selectors.policy import emotion_suggestion
+from .services.conversations import conversation_mark_read
+from .services.messages import agent_reply_create
 
 
 def staff_required(view):
@@ -24,7 +34,7 @@ def staff_required(view):
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), reverse("admin:login"))
-        if not selectors.user_is_staff(request.user):
+        if not user_is_staff(request.user):
             raise PermissionDenied
         return view(request, *args, **kwargs)
 
@@ -32,7 +42,7 @@ def staff_required(view):
 
 
 def _conversation(request, conversation_id: int):
-    return selectors.conversation_get_for_user(user=request.user, conversation_id=conversation_id)
+    return conversation_get_for_user(user=request.user, conversation_id=conversation_id)
 
 
 @require_GET
@@ -41,7 +51,7 @@ def console_index(request):
     return render(
         request,
         "console/index.html",
-        {"conversations": selectors.conversations_for_console()},
+        {"conversations": conversations_for_console()},
     )
 
 
@@ -49,12 +59,9 @@ def console_index(request):
 @staff_required
 def console_conversation(request, conversation_id: int):
     conversation = _conversation(request, conversation_id)
-    services.conversation_mark_read(conversation=conversation)
-    suggestion = selectors.emotion_suggestion(conversation=conversation)
-    messages = [
-        selectors.message_payload(m)
-        for m in selectors.conversation_messages(conversation=conversation)
-    ]
+    conversation_mark_read(conversation=conversation)
+    suggestion = emotion_suggestion(conversation=conversation)
+    messages = [message_payload(m) for m in conversation_messages(conversation=conversation)]
     return render(
         request,
         "console/conversation.html",
@@ -84,16 +91,16 @@ def console_messages(request, conversation_id: int):
         after = int(request.GET.get("after", "0"))
     except ValueError:
         after = 0
-    services.conversation_mark_read(conversation=conversation)
-    suggestion = selectors.emotion_suggestion(conversation=conversation)
+    conversation_mark_read(conversation=conversation)
+    suggestion = emotion_suggestion(conversation=conversation)
     return JsonResponse(
         {
             "messages": [
-                selectors.message_payload(m)
-                for m in selectors.conversation_messages(conversation=conversation, after_id=after)
+                message_payload(m)
+                for m in conversation_messages(conversation=conversation, after_id=after)
             ],
             "suggestion": suggestion.name if suggestion else "",
-            "conversation": selectors.conversation_payload(conversation),
+            "conversation": conversation_payload(conversation),
         }
     )
 
@@ -117,26 +124,22 @@ def console_reply(request, conversation_id: int):
                 status=400,
             )
     try:
-        message = services.agent_reply_create(
+        message = agent_reply_create(
             conversation=conversation,
             agent=request.user,
             text=str(data.get("text") or ""),
-            phrase_code=str(data.get("phrase_code") or ""),
+            short_code=str(data.get("short_code") or data.get("phrase_code") or ""),
             emotion=emotion,
         )
     except ValidationError as exc:
-        fields = exc.message_dict if hasattr(exc, "error_dict") else {}
-        message_text = "; ".join(m for msgs in fields.values() for m in msgs) or "; ".join(
-            exc.messages
-        )
-        return JsonResponse(error_body("invalid", message_text, fields), status=400)
-    return JsonResponse({"message": selectors.message_payload(message)}, status=201)
+        return JsonResponse(validation_error_body(exc), status=400)
+    return JsonResponse({"message": message_payload(message)}, status=201)
 
 
 @require_GET
 @staff_required
 def console_phrases(request):
-    phrases = selectors.phrase_search(query=request.GET.get("q", ""))
+    phrases = phrase_search(query=request.GET.get("q", ""))
     return JsonResponse(
         {
             "phrases": [

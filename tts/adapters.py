@@ -78,3 +78,33 @@ def engine_status() -> dict:
         return {"ok": True, **get_engine().status()}
     except EngineUnavailable as exc:
         return {"ok": False, "detail": str(exc)[:200]}
+
+
+# --- speech recognition -----------------------------------------------------------------------
+# Same rule as the TTS engine: the recogniser loads on the first transcription in a process
+# (a Celery `asr` worker, or the in-process task under `make run`), never at import, so web
+# processes that only accept uploads never hold the model.
+
+
+def asr_recognizer():
+    from tts.asr.recognizer import RecognizerConfig, recognizer_get
+
+    return recognizer_get(
+        RecognizerConfig(
+            model_dir=Path(settings.ASR_MODEL_DIR),
+            device=settings.ASR_DEVICE,
+            cpu_threads=settings.ASR_CPU_THREADS,
+            beam_size=settings.ASR_BEAM_SIZE,
+        )
+    )
+
+
+def asr_limits():
+    from tts.asr.decoding import AudioLimits
+
+    return AudioLimits(
+        max_bytes=settings.ASR_MAX_BYTES,
+        max_seconds=settings.ASR_MAX_SECONDS,
+        min_sample_rate=settings.ASR_MIN_SAMPLE_RATE,
+        max_sample_rate=settings.ASR_MAX_SAMPLE_RATE,
+    )

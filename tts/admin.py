@@ -289,7 +289,7 @@ class EmotionPresetAdmin(SimpleHistoryAdmin):
         if change and {"speed", "pitch", "energy", "pause"} & set(form.changed_data):
             # The admin is where the tts and dialogs apps meet: a preset edit re-renders the
             # phrases spoken in it (old clips are never served: their cache key changed).
-            from dialogs.services import preset_changed
+            from dialogs.services.phrases import preset_changed
 
             queued = preset_changed(preset=obj)
             if queued:
@@ -336,12 +336,12 @@ class PronunciationEntryAdmin(SimpleHistoryAdmin):
     def save_model(self, request, obj, form, change):
         old_word = form.initial.get("word", "") if change else ""
         super().save_model(request, obj, form, change)
-        from dialogs.services import lexicon_entry_changed
+        from dialogs.services.phrases import lexicon_entry_changed
 
         lexicon_entry_changed(entry=obj, old_word=old_word)
 
     def delete_model(self, request, obj):
-        from dialogs.services import lexicon_entry_changed
+        from dialogs.services.phrases import lexicon_entry_changed
 
         super().delete_model(request, obj)
         lexicon_entry_changed(entry=obj)

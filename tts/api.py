@@ -12,8 +12,8 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import request_ip
-from cs_platform.api.errors import ServiceUnavailable, error_body
+from common.errors import ServiceUnavailable, error_body
+from common.net import request_ip
 from tts import selectors, services
 from tts.engine.audio import AUDIO_FORMATS, CONTENT_TYPES
 from tts.models import PITCH_RANGE, SPEED_RANGE, EmotionPreset, SynthesisSource, Voice

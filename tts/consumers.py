@@ -28,9 +28,9 @@ from django.conf import settings
 from django_ratelimit.core import get_usage
 from rest_framework import serializers
 
-from cs_platform.api.errors import RATE_LIMIT_RETRY_AFTER_SECONDS
-from cs_platform.security.logging import traceback_summary
-from cs_platform.security.ws import CLOSE_FLOODING, FrameRateLimiter, json_frame
+from common.errors import RATE_LIMIT_RETRY_AFTER_SECONDS
+from common.redaction import traceback_summary
+from common.ws import CLOSE_FLOODING, FrameRateLimiter, json_frame
 from tts import services
 from tts.api import TTS_RATE_GROUP, SpeechInputSerializer
 from tts.models import SynthesisStatus

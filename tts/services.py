@@ -15,7 +15,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from cs_platform.security.logging import traceback_summary
+from common.redaction import traceback_summary
 from tts.adapters import engine_version, get_engine
 from tts.engine import audio
 from tts.engine.frontend import TextValidationError, lexicon_fingerprint, normalise_text

@@ -98,7 +98,7 @@ def main() -> bool:
         stack.django()
         from accounts.models import User
         from dialogs.models import Message, SenderKind
-        from dialogs.services import conversation_create
+        from dialogs.services.conversations import conversation_create
 
         clients = []
         for n in range(CLIENTS):

@@ -106,7 +106,7 @@ def main() -> bool:
     with Stack("pg") as stack:
         stack.django()
         from dialogs.models import AudioStatus, Message, SenderKind
-        from dialogs.services import conversation_create
+        from dialogs.services.conversations import conversation_create
         from tts.models import EmotionPreset
 
         tokens, conversations = [], []

@@ -42,7 +42,8 @@ def drill(stack: Stack, worker, *, kill_whole_worker: bool) -> tuple[bool, objec
     from accounts.services import customer_get_or_create, staff_user_set_role
     from accounts.tests.factories import AgentFactory
     from dialogs.models import AudioStatus, Message
-    from dialogs.services import agent_reply_create, conversation_create
+    from dialogs.services.conversations import conversation_create
+    from dialogs.services.messages import agent_reply_create
     from tts.models import AudioClip, SynthesisRecord
 
     customer = customer_get_or_create(openid=f"faults-kill-{uuid.uuid4().hex[:6]}")

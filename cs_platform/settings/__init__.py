@@ -5,6 +5,7 @@ comes from environment variables (see README "Configuration").
 """
 
 from .api import *  # noqa: F403
+from .asr import *  # noqa: F403
 from .base import *  # noqa: F403
 from .chat import *  # noqa: F403
 from .realtime import *  # noqa: F403

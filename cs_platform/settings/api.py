@@ -12,9 +12,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "cs_platform.api.pagination.DefaultCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "common.pagination.DefaultCursorPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "cs_platform.api.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "common.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -41,13 +41,15 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ConversationStatusEnum": "dialogs.models.ConversationStatus",
         "AudioStatusEnum": "dialogs.models.AudioStatus",
+        "PresenceEnum": "dialogs.models.Presence",
+        "HandoffReasonEnum": "dialogs.models.HandoffReason",
     },
 }
 
 # django-ratelimit uses the default cache (Redis in production); limits are settings.
 RATELIMIT_USE_CACHE = "default"
-RATELIMIT_VIEW = "cs_platform.api.errors.ratelimited_view"
-RATELIMIT_IP_META_KEY = "accounts.authentication.ratelimit_client_ip"
+RATELIMIT_VIEW = "common.errors.ratelimited_view"
+RATELIMIT_IP_META_KEY = "common.net.ratelimit_client_ip"
 RATELIMIT_LOGIN_PER_IP = env.str("RATELIMIT_LOGIN_PER_IP", default="20/m")
 
 # Peers whose X-Forwarded-For is believed for API-key IP allowlists (the reverse proxy).

@@ -48,7 +48,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "cs_platform.i18n.DefaultLanguageLocaleMiddleware",
+    "common.i18n.DefaultLanguageLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -124,14 +124,14 @@ if REDIS_URL:
     CACHES = {
         "default": {
             # Per-process memory while Redis is down: rate limits keep working, no 500s.
-            "BACKEND": "cs_platform.cache.FailoverRedisCache",
+            "BACKEND": "common.cache.FailoverRedisCache",
             "LOCATION": REDIS_URL,
             # Fail fast when Redis is down so requests degrade instead of hanging.
             "OPTIONS": {
                 "socket_connect_timeout": 1,
                 "socket_timeout": 1,
-                # One pool per process, not one per request (see cs_platform/redis_pool.py).
-                "pool_class": "cs_platform.redis_pool.SharedConnectionPool",
+                # One pool per process, not one per request (see common/redis_pool.py).
+                "pool_class": "common.redis_pool.SharedConnectionPool",
             },
         }
     }

@@ -52,7 +52,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.2,
 }
 
-# Recovery sweep (dialogs.recovery.messages_pending_requeue): messages still `pending` after
+# Recovery sweep (dialogs.services.voicing.messages_pending_requeue): messages still `pending` after
 # VOICE_REQUEUE_AFTER_SECONDS without progress are queued again (their task was lost with a
 # restarted Redis or a dead worker); after VOICE_GIVE_UP_AFTER_SECONDS they are marked failed.
 # It runs when a worker starts and every VOICE_SWEEP_INTERVAL_SECONDS from `celery beat`.

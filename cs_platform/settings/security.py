@@ -18,9 +18,9 @@ INSTALLED_APPS = [*INSTALLED_APPS, "csp", "drf_spectacular_sidecar"]
 _after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
 MIDDLEWARE = [
     *MIDDLEWARE[:_after_security],
-    "cs_platform.security.middleware.ContentSecurityPolicyMiddleware",
-    "cs_platform.security.middleware.RequestLimitsMiddleware",
-    "cs_platform.security.middleware.AdminLoginRateLimitMiddleware",
+    "common.middleware.ContentSecurityPolicyMiddleware",
+    "common.middleware.RequestLimitsMiddleware",
+    "common.middleware.AdminLoginRateLimitMiddleware",
     *MIDDLEWARE[_after_security:],
 ]
 
@@ -71,7 +71,7 @@ ADMIN_LOGIN_RATE_LIMIT = env.str("ADMIN_LOGIN_RATE_LIMIT", default="10/m")
 # are not ours). httpx logs each request URL at INFO - jscode2session URLs carry the WeChat app
 # secret - so HTTP client libraries log warnings only. uvicorn's loggers go through the same
 # handler, so the JWT in /ws/...?token= never reaches the access log.
-LOGGING.setdefault("filters", {})["redact"] = {"()": "cs_platform.security.logging.RedactingFilter"}
+LOGGING.setdefault("filters", {})["redact"] = {"()": "common.redaction.RedactingFilter"}
 for _handler in LOGGING["handlers"].values():
     _handler.setdefault("filters", []).append("redact")
 LOGGING["loggers"].update(

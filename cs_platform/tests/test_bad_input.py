@@ -15,7 +15,8 @@ from accounts.services import tokens_for_user
 from accounts.tests.factories import CustomerFactory
 from cs_platform.asgi import application
 from dialogs.models import Message
-from dialogs.services import conversation_create, customer_message_create
+from dialogs.services.conversations import conversation_create
+from dialogs.services.messages import customer_message_create
 
 pytestmark = pytest.mark.django_db
 
@@ -345,7 +346,7 @@ def test_a_too_big_body_that_slipped_past_the_middleware_is_still_a_413():
     # RequestDataTooBig only when the view reads it, inside DRF: the handler maps it to 413.
     from django.core.exceptions import RequestDataTooBig
 
-    from cs_platform.api.errors import api_exception_handler
+    from common.errors import api_exception_handler
 
     response = api_exception_handler(RequestDataTooBig("too big"), {})
     assert response.status_code == 413

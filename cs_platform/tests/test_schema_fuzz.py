@@ -10,7 +10,7 @@ from accounts.models import Role
 from accounts.services import staff_user_set_role, tokens_for_user
 from accounts.tests.factories import AgentFactory, CustomerFactory
 from accounts.tests.wechat_server import FakeWeChatServer
-from dialogs.services import conversation_create
+from dialogs.services.conversations import conversation_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 EXAMPLES_PER_OPERATION = 5

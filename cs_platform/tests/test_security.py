@@ -13,8 +13,8 @@ from django.urls import reverse
 from accounts.models import Role
 from accounts.services import staff_user_set_role, tokens_for_user
 from accounts.tests.factories import AgentFactory, CustomerFactory
-from cs_platform.security.logging import RedactingFilter, redact, traceback_summary
-from dialogs.services import conversation_create
+from common.redaction import RedactingFilter, redact, traceback_summary
+from dialogs.services.conversations import conversation_create
 from tts.adapters import reset_engine
 
 pytestmark = pytest.mark.django_db

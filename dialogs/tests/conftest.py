@@ -3,7 +3,7 @@ import pytest
 from accounts.models import Role
 from accounts.services import staff_user_set_role
 from accounts.tests.factories import AgentFactory, CustomerFactory, SupervisorFactory
-from dialogs.services import conversation_create
+from dialogs.services.conversations import conversation_create
 from tts.models import EmotionPreset
 
 
@@ -35,3 +35,28 @@ def conversation(customer):
 @pytest.fixture
 def presets(db):
     return {preset.name: preset for preset in EmotionPreset.objects.all()}
+
+
+@pytest.fixture(autouse=True)
+def _always_open(request):
+    """The seeded business hours (9:00-21:00 Shanghai) would make every test that hands a
+    conversation to a human depend on the time of day: tests run always open unless they
+    build a schedule (see `business_hours`)."""
+    if "db" in request.fixturenames or request.node.get_closest_marker("django_db"):
+        from dialogs.models import BusinessHours
+
+        request.getfixturevalue("db")
+        BusinessHours.objects.all().delete()
+
+
+@pytest.fixture
+def business_hours(db):
+    """The seeded schedule: every day 9:00-21:00 local time."""
+    import datetime
+
+    from dialogs.models import BusinessHours
+
+    BusinessHours.objects.bulk_create(
+        BusinessHours(weekday=day, opens_at=datetime.time(9), closes_at=datetime.time(21))
+        for day in range(7)
+    )

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from dialogs.models import CannedPhrase, Intent
-from dialogs.services import agent_reply_create, customer_message_create
+from dialogs.services.messages import agent_reply_create, customer_message_create
 from tts.models import EmotionPreset, SynthesisRecord
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ def superuser(db):
 @pytest.fixture
 def some_data(conversation, customer, agent):
     customer_message_create(conversation=conversation, author=customer, text="请问怎么退款")
-    agent_reply_create(conversation=conversation, agent=agent, phrase_code="refund")
+    agent_reply_create(conversation=conversation, agent=agent, short_code="refund")
     SynthesisRecord.objects.create(
         source="reply", text_excerpt="好的", text_digest="d" * 64, status="ok", user=agent
     )

@@ -6,7 +6,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.tests.factories import CustomerFactory, UserFactory
 from dialogs.models import CsatResponse, Intent
-from dialogs.services import conversation_create, customer_message_create
+from dialogs.services.conversations import conversation_create
+from dialogs.services.messages import customer_message_create
 from tts.models import EmotionPreset, PronunciationEntry, SynthesisRecord
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,8 @@ import pytest
 from accounts.services import tokens_for_user
 from accounts.tests.factories import CustomerFactory
 from dialogs.models import AudioStatus, ConversationPriority, ConversationStatus, SenderKind
-from dialogs.services import conversation_create, customer_message_create
+from dialogs.services.conversations import conversation_create
+from dialogs.services.messages import customer_message_create
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +70,7 @@ def test_the_list_filters_by_status_assignment_and_priority(as_agent, agent, sup
 def test_assign_defaults_to_the_caller(as_agent, agent, conversation):
     response = as_agent.post(action_url(conversation.pk, "assign"), {}, format="json")
     assert response.status_code == 200
-    assert response.json()["assigned_agent"] == agent.display_name
+    assert response.json()["assigned_agent"] == {"id": agent.pk, "display_name": agent.display_name}
     conversation.refresh_from_db()
     assert conversation.assigned_agent == agent
 
@@ -77,10 +78,6 @@ def test_assign_defaults_to_the_caller(as_agent, agent, conversation):
 def test_assign_to_another_agent_but_never_to_a_customer(
     as_agent, supervisor, customer, conversation
 ):
-    ok = as_agent.post(
-        action_url(conversation.pk, "assign"), {"agent_id": supervisor.pk}, format="json"
-    )
-    assert ok.status_code == 200
     refused = as_agent.post(
         action_url(conversation.pk, "assign"), {"agent_id": customer.pk}, format="json"
     )
@@ -90,6 +87,12 @@ def test_assign_to_another_agent_but_never_to_a_customer(
         action_url(conversation.pk, "assign"), {"agent_id": 10**9}, format="json"
     )
     assert missing.status_code == 400
+    conversation.refresh_from_db()
+    assert conversation.assigned_agent is None  # nothing changed
+    ok = as_agent.post(
+        action_url(conversation.pk, "assign"), {"agent_id": supervisor.pk}, format="json"
+    )
+    assert ok.status_code == 200
     conversation.refresh_from_db()
     assert conversation.assigned_agent == supervisor
 

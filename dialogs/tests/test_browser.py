@@ -14,7 +14,8 @@ import pytest
 from django.db import connection
 
 from conftest import SEEDS  # the suite-wide seed list (root conftest.py)
-from dialogs.services import conversation_create, customer_message_create
+from dialogs.services.conversations import conversation_create
+from dialogs.services.messages import customer_message_create
 
 pytestmark = [
     pytest.mark.browser,

@@ -13,7 +13,7 @@ from accounts.tests.factories import CustomerFactory
 from dialogs.consumers import ChatConsumer
 from dialogs.events import _send
 from dialogs.models import Message, SenderKind
-from dialogs.services import customer_message_create
+from dialogs.services.messages import customer_message_create
 
 pytestmark = pytest.mark.django_db
 

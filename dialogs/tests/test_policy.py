@@ -5,8 +5,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
 from dialogs.models import EmotionRule, Intent
-from dialogs.selectors import emotion_for_intent, emotion_suggestion, intent_classify
-from dialogs.services import customer_message_create
+from dialogs.selectors.policy import emotion_for_intent, emotion_suggestion, intent_classify
+from dialogs.services.messages import customer_message_create
 
 pytestmark = pytest.mark.django_db
 

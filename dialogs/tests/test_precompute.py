@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from dialogs.models import CannedPhrase
-from dialogs.services import phrase_precompute_items
+from dialogs.services.phrases import phrase_precompute_items
 from tts.engine.frontend import normalise_text
 from tts.models import AudioClip, EmotionPreset, SynthesisRecord
 

@@ -11,11 +11,12 @@ from django.db import OperationalError
 from django.test import RequestFactory
 from django.utils import timezone
 
-from cs_platform.api.error_views import server_error
-from cs_platform.cache import FailoverRedisCache
+from common.cache import FailoverRedisCache
+from common.error_views import server_error
+from common.tasks import task_enqueue
 from dialogs.models import AudioStatus, Message
-from dialogs.recovery import messages_pending_requeue
-from dialogs.services import agent_reply_create, task_enqueue
+from dialogs.services.messages import agent_reply_create
+from dialogs.services.voicing import messages_pending_requeue
 from tts.models import AudioClip
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +72,7 @@ def test_the_sweep_requeues_a_lost_message_and_voices_it_once(
     # Idempotent: another sweep finds nothing; voicing again stores no second clip.
     with django_capture_on_commit_callbacks(execute=True):
         assert messages_pending_requeue(older_than_seconds=300).requeued == []
-    from dialogs.services import message_voice
+    from dialogs.services.voicing import message_voice
 
     message_voice(message_id=lost.pk)
     assert AudioClip.objects.filter(text="请稍等。").count() == 1

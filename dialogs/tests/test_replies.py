@@ -12,7 +12,8 @@ from dialogs.models import (
     Message,
     SenderKind,
 )
-from dialogs.services import agent_reply_create, customer_message_create, phrase_text_render
+from dialogs.services.messages import agent_reply_create, customer_message_create
+from dialogs.services.phrases import phrase_text_render
 
 pytestmark = pytest.mark.django_db
 
@@ -24,13 +25,17 @@ def test_customer_message_is_stored_and_classified(conversation, customer):
     assert message.intent.name == "refund"
     assert message.sender_kind == SenderKind.CUSTOMER
     assert message.audio_status == AudioStatus.NONE  # customer text is not voiced
-    assert conversation.last_message == message
+    # No phrase answers it, so a human will: the last message is the voiced acknowledgement.
+    assert conversation.messages.get(sender_kind=SenderKind.CUSTOMER) == message
+    assert conversation.last_message.canned_phrase.short_code == "handoff"
 
 
 def test_no_intent_when_nothing_matches(conversation, customer):
     message = customer_message_create(conversation=conversation, author=customer, text="天气晴")
     assert message.intent is None
-    assert not conversation.messages.filter(sender_kind=SenderKind.BOT).exists()
+    # Nothing answers it: handed to a human (acknowledged), not answered by a random phrase.
+    bot = conversation.messages.get(sender_kind=SenderKind.BOT)
+    assert bot.canned_phrase.short_code == "handoff"
 
 
 def test_a_trigger_keyword_makes_the_bot_answer(conversation, customer):
@@ -45,7 +50,7 @@ def test_a_trigger_keyword_makes_the_bot_answer(conversation, customer):
 def test_inactive_phrases_do_not_auto_reply(conversation, customer):
     CannedPhrase.objects.filter(short_code="hello").update(is_active=False)
     customer_message_create(conversation=conversation, author=customer, text="你好")
-    assert not conversation.messages.filter(sender_kind=SenderKind.BOT).exists()
+    assert not conversation.messages.filter(canned_phrase__short_code="hello").exists()
 
 
 def test_agent_reply_uses_the_policy_for_the_latest_customer_message(conversation, customer, agent):
@@ -69,7 +74,7 @@ def test_agent_can_override_the_emotion(conversation, customer, agent, presets):
 
 
 def test_canned_phrase_by_short_code_fills_variables(conversation, agent):
-    reply = agent_reply_create(conversation=conversation, agent=agent, phrase_code="/greet")
+    reply = agent_reply_create(conversation=conversation, agent=agent, short_code="/greet")
     assert reply.text == "王先生您好，我是客服小李，请问有什么可以帮您？"
     assert reply.canned_phrase.short_code == "greet"
 
@@ -83,7 +88,7 @@ def test_unknown_variables_are_a_clear_validation_error(customer, agent):
 
 def test_unknown_phrase_code_and_empty_text_are_rejected(conversation, agent):
     with pytest.raises(ValidationError, match="nope"):
-        agent_reply_create(conversation=conversation, agent=agent, phrase_code="nope")
+        agent_reply_create(conversation=conversation, agent=agent, short_code="nope")
     with pytest.raises(ValidationError):
         agent_reply_create(conversation=conversation, agent=agent, text="   ")
     assert not Message.objects.filter(conversation=conversation).exists()
@@ -94,7 +99,8 @@ def test_a_customer_message_reopens_a_resolved_conversation(conversation, custom
     conversation.save()
     customer_message_create(conversation=conversation, author=customer, text="还有个问题")
     conversation.refresh_from_db()
-    assert conversation.status == ConversationStatus.OPEN
+    # Back, and nobody serves it: queued for a human.
+    assert conversation.status == ConversationStatus.WAITING
 
 
 async def _receive(layer, channel: str, count: int) -> list[dict]:
@@ -103,8 +109,11 @@ async def _receive(layer, channel: str, count: int) -> list[dict]:
 
 
 def test_events_are_published_only_after_commit(
-    conversation, customer, django_capture_on_commit_callbacks
+    conversation, customer, agent, django_capture_on_commit_callbacks
 ):
+    # Served by an agent: the message goes to them (console events), the bot stays quiet.
+    conversation.assigned_agent = agent
+    conversation.save()
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(f"conversation.{conversation.pk}", channel)
@@ -116,7 +125,7 @@ def test_events_are_published_only_after_commit(
         assert callbacks, "nothing was deferred to commit"
         for callback in callbacks:
             callback()
-        received = async_to_sync(_receive)(layer, channel, len(callbacks))
+        received = async_to_sync(_receive)(layer, channel, 2)
     finally:
         async_to_sync(layer.group_discard)(f"conversation.{conversation.pk}", channel)
     # Redis orders same-instant messages arbitrarily: compare by type.

@@ -5,7 +5,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from dialogs.models import AudioStatus
-from dialogs.services import agent_reply_create, customer_message_create
+from dialogs.services.messages import agent_reply_create, customer_message_create
 from dialogs.tasks import VOICE_MAX_RETRIES, message_voice_task
 from tts.adapters import reset_engine
 from tts.models import AudioClip, SynthesisRecord, SynthesisStatus

@@ -18,7 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from dialogs.models import AudioStatus, Message
-from dialogs.services import agent_reply_create
+from dialogs.services.messages import agent_reply_create
 from tts.installer import voice_dir
 from tts.models import AudioClip, SynthesisRecord
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from dialogs.services import audit_prune
+from dialogs.services.audit import audit_prune
 
 
 class Command(BaseCommand):

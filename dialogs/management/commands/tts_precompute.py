@@ -4,7 +4,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from dialogs.services import phrases_precompute_all
+from dialogs.services.phrases import phrases_precompute_all
 
 
 class Command(BaseCommand):

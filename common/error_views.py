@@ -7,12 +7,12 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from .errors import _json_error, wants_json
+from .errors import json_error, wants_json
 
 
 def not_found(request, exception=None):
     if wants_json(request):
-        return _json_error(404, "not_found", _("Not found."))
+        return json_error(404, "not_found", _("Not found."))
     return render(request, "404.html", status=404)
 
 
@@ -21,19 +21,19 @@ def server_error(request):
     if isinstance(sys.exc_info()[1], DatabaseError):
         return service_unavailable(request)
     if wants_json(request):
-        return _json_error(500, "server_error", _("Internal server error."))
+        return json_error(500, "server_error", _("Internal server error."))
     return render(request, "500.html", status=500)
 
 
 def permission_denied(request, exception=None):
     if wants_json(request):
-        return _json_error(403, "permission_denied", _("You do not have permission."))
+        return json_error(403, "permission_denied", _("You do not have permission."))
     return render(request, "403.html", status=403)
 
 
 def bad_request(request, exception=None):
     if wants_json(request):
-        return _json_error(400, "bad_request", _("Bad request."))
+        return json_error(400, "bad_request", _("Bad request."))
     return render(request, "400.html", status=400)
 
 
@@ -44,7 +44,7 @@ def service_unavailable(request):
     """
     message = _("The service is temporarily unavailable, please retry.")
     if wants_json(request):
-        return _json_error(503, "service_unavailable", message, Retry_After="5")
+        return json_error(503, "service_unavailable", message, Retry_After="5")
     response = HttpResponse(
         f"<!doctype html><title>503</title><h1>503</h1><p>{message}</p>",
         status=503,

@@ -9,12 +9,14 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,13 @@ class RateLimited(exceptions.Throttled):
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def validation_error_body(exc: DjangoValidationError) -> dict[str, Any]:
+    """The envelope for a service's ValidationError outside DRF (plain Django JSON views)."""
+    fields = exc.message_dict if hasattr(exc, "error_dict") else {}
+    message = "; ".join(m for msgs in fields.values() for m in msgs) or "; ".join(exc.messages)
+    return error_body("invalid", message, fields)
 
 
 def _flatten_fields(detail: Any) -> dict[str, Any]:
@@ -99,6 +108,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     elif isinstance(exc, RequestDataTooBig):
         # Normally answered by RequestLimitsMiddleware; this catches a body without a length.
         exc = PayloadTooLarge(_("The request body is too large."))
+    elif isinstance(exc, DjangoValidationError):
+        # Services validate with Django's ValidationError (model full_clean, business rules);
+        # this is the one place it becomes DRF's, i.e. a 400 in the envelope with its fields.
+        exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -128,7 +141,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
-def _json_error(status_code: int, code: str, message: str, **headers: str) -> JsonResponse:
+def json_error(status_code: int, code: str, message: str, **headers: str) -> JsonResponse:
     response = JsonResponse(error_body(code, message), status=status_code)
     response["Content-Type"] = "application/json"
     for name, value in headers.items():
@@ -138,7 +151,7 @@ def _json_error(status_code: int, code: str, message: str, **headers: str) -> Js
 
 def ratelimited_view(request, exception=None) -> JsonResponse:
     """django-ratelimit answers 403 by default; a client needs 429 + Retry-After."""
-    return _json_error(
+    return json_error(
         429,
         "rate_limited",
         _("Too many requests, please slow down."),

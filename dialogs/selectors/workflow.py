@@ -3,14 +3,14 @@
 import datetime
 from typing import Any
 
-from django.db.models import Avg, Count, Q, QuerySet
+from django.db.models import Avg, Case, Count, F, IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import TruncWeek
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.models import STAFF_ROLES, User
 
-from . import selectors
-from .models import (
+from ..models import (
     AgentProfile,
     BusinessHours,
     Conversation,
@@ -22,10 +22,13 @@ from .models import (
     SenderKind,
     SlaPolicy,
 )
+from .conversations import conversation_payload as base_conversation_payload
+from .messages import message_payload
 
 # A console pings every 20 s; three missed pings and the agent is offline.
 PRESENCE_TIMEOUT = datetime.timedelta(seconds=60)
 SERVED_STATUSES = (ConversationStatus.OPEN, ConversationStatus.PENDING)
+LAST_MESSAGE_PREVIEW = 60
 _NEXT_OPEN_HORIZON_DAYS = 14
 
 
@@ -208,15 +211,18 @@ def conversation_csat(conversation: Conversation) -> dict[str, Any] | None:
 def conversation_payload(
     conversation: Conversation, *, for_customer: bool = False
 ) -> dict[str, Any]:
-    """The conversation as the workflow shows it; customers get no unread count and see the
-    agent's display name only."""
-    payload = selectors.conversation_payload(conversation)
+    """The conversation with its workflow state: REST (customer and agent views) and events.
+    Customers get no unread count or message preview and see the agent's display name only;
+    they get the service hours instead."""
+    payload = base_conversation_payload(conversation)
     agent = conversation.assigned_agent if conversation.assigned_agent_id else None
     payload.update(
         {
             "assigned_agent": {"id": agent.pk, "display_name": agent_public_name(agent)}
             if agent is not None
             else None,
+            "customer": conversation.customer.display_name,
+            "created_at": _iso(conversation.created_at),
             "queue_position": queue_position(conversation),
             "waiting_since": _iso(conversation.waiting_since),
             "handoff_reason": conversation.handoff_reason or None,
@@ -225,13 +231,21 @@ def conversation_payload(
             "resolved_at": _iso(conversation.resolved_at),
         }
     )
-    if not for_customer:
+    if for_customer:
+        next_open = business_hours_next_open()
+        payload["service"] = {
+            "open_now": business_hours_open(),
+            "next_open_at": _iso(next_open),
+        }
+    else:
+        last = conversation.last_message if conversation.last_message_id else None
         payload["unread_count"] = conversation_unread_count(conversation)
+        payload["last_message_text"] = last.text[:LAST_MESSAGE_PREVIEW] if last else None
     return payload
 
 
 def message_event_payload(message: Message) -> dict[str, Any]:
-    return selectors.message_payload(message)
+    return message_payload(message)
 
 
 # --- customer panel and CSAT reports ----------------------------------------------------------
@@ -327,3 +341,58 @@ def csat_report_by_week() -> list[dict[str, Any]]:
         }
         for row in rows
     ]
+
+
+def conversations_for_agents(
+    *,
+    user: User,
+    view: str = "all",
+    status: str | None = None,
+    priority: int | None = None,
+) -> QuerySet[Conversation]:
+    """The console's queue: `mine`, `unassigned` (the waiting queue) or `all`; without a status
+    the unresolved ones. Waiting first (priority, then longest waiting), then the latest."""
+    unread = Count(
+        "messages",
+        filter=Q(messages__sender_kind=SenderKind.CUSTOMER)
+        & (Q(agent_read_at__isnull=True) | Q(messages__created_at__gt=F("agent_read_at"))),
+    )
+    conversations = Conversation.objects.select_related(
+        "customer__customer_profile",
+        "assigned_agent__agent_profile",
+        "last_message",
+        "csat",
+    ).annotate(
+        unread_count=unread,
+        is_waiting=Case(
+            When(status=ConversationStatus.WAITING, then=Value(0)),
+            default=Value(1),
+            output_field=IntegerField(),
+        ),
+    )
+    if status:
+        conversations = conversations.filter(status=status)
+    else:
+        conversations = conversations.exclude(status=ConversationStatus.RESOLVED)
+    if view == "mine":
+        conversations = conversations.filter(assigned_agent=user)
+    elif view == "unassigned":
+        conversations = conversations.filter(assigned_agent__isnull=True)
+    if priority is not None:
+        conversations = conversations.filter(priority=priority)
+    return conversations.order_by(
+        "is_waiting",
+        "-priority",
+        F("waiting_since").asc(nulls_last=True),
+        F("last_message_at").desc(nulls_last=True),
+        "-pk",
+    )
+
+
+def conversation_get_for_agent(*, conversation_id: int) -> Conversation:
+    return get_object_or_404(
+        Conversation.objects.select_related(
+            "customer__customer_profile", "assigned_agent__agent_profile", "last_message"
+        ),
+        pk=conversation_id,
+    )

@@ -16,9 +16,8 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 
-from . import workflow_selectors as reads
-from .events import console_event_publish, conversation_event_publish
-from .models import (
+from ..events import console_event_publish, conversation_event_publish
+from ..models import (
     MAX_AGENT_CAPACITY,
     AgentProfile,
     Conversation,
@@ -31,6 +30,8 @@ from .models import (
     Message,
     Presence,
 )
+from ..selectors import workflow as reads
+from ..selectors.phrases import phrase_get_by_code
 
 logger = logging.getLogger(__name__)
 
@@ -254,13 +255,13 @@ def _sla_first_due(conversation: Conversation, now: datetime.datetime):
 
 def _notice(conversation: Conversation, phrase_code: str, intent: Intent | None) -> Message | None:
     """Send one of the workflow's canned notices (voiced) as a bot message."""
-    from . import services
+    from .messages import bot_reply_create  # messages calls into this module too
 
-    phrase = services.selectors.phrase_get_by_code(short_code=phrase_code)
+    phrase = phrase_get_by_code(short_code=phrase_code)
     if phrase is None:
         logger.warning("canned phrase /%s is missing or inactive: notice not sent", phrase_code)
         return None
-    return services.bot_reply_create(conversation=conversation, phrase=phrase, intent=intent)
+    return bot_reply_create(conversation=conversation, phrase=phrase, intent=intent)
 
 
 @transaction.atomic
@@ -528,24 +529,16 @@ def customer_message_received(
             )
         return True
     if handoff_requested(message.text):
-        conversation_handoff(
-            conversation=conversation,
-            reason=HandoffReason.REQUESTED,
-            priority=priority,
-            intent=intent,
-            now=now,
-        )
-        return True
-    if intent is not None and intent.needs_human:
-        conversation_handoff(
-            conversation=conversation,
-            reason=HandoffReason.INTENT,
-            priority=priority,
-            intent=intent,
-            now=now,
-        )
-        return True
-    return False
+        reason = HandoffReason.REQUESTED
+    elif intent is not None and intent.needs_human:
+        reason = HandoffReason.INTENT
+    else:
+        return False
+    conversation_handoff(
+        conversation=conversation, reason=reason, priority=priority, intent=intent, now=now
+    )
+    conversation.refresh_from_db()  # the caller's copy must not save stale workflow fields
+    return True
 
 
 def message_unanswered(
@@ -558,6 +551,12 @@ def message_unanswered(
         intent=message.intent,
         now=now,
     )
+    conversation.refresh_from_db()
+
+
+def check_may_reply(*, conversation: Conversation, agent: User) -> None:
+    """Agents answer their own conversations and the queue's; supervisors any."""
+    _check_may_act(conversation, agent)
 
 
 def agent_replied(

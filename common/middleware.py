@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django_ratelimit.core import is_ratelimited
 
-from accounts.authentication import ratelimit_client_ip
-from cs_platform.api.errors import RATE_LIMIT_RETRY_AFTER_SECONDS, _json_error, wants_json
+from common.errors import RATE_LIMIT_RETRY_AFTER_SECONDS, json_error, wants_json
+from common.net import ratelimit_client_ip
 
 ADMIN_LOGIN_RATE_GROUP = "admin.login"
 
@@ -42,7 +42,7 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
 def _too_large(request) -> HttpResponse:
     message = _("The request body is too large.")
     if wants_json(request):
-        return _json_error(413, "payload_too_large", message)
+        return json_error(413, "payload_too_large", message)
     return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
 
 

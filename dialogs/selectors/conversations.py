@@ -1,0 +1,123 @@
+"""Conversation reads: permission-checked fetches, the lists of each audience, payloads."""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, F, Q, QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from accounts.models import User
+
+from ..models import Conversation, ConversationStatus, SenderKind
+
+ACTIVE_STATUSES = (ConversationStatus.OPEN, ConversationStatus.WAITING, ConversationStatus.PENDING)
+
+
+def user_is_staff(user) -> bool:
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and (user.is_superuser or getattr(user, "is_agent_or_above", False))
+    )
+
+
+def conversation_get_for_user(*, user: User, conversation_id: int) -> Conversation:
+    """Permission-checked fetch: staff see every conversation, customers only their own."""
+    conversation = get_object_or_404(
+        Conversation.objects.select_related("customer", "assigned_agent"), pk=conversation_id
+    )
+    if not (user_is_staff(user) or conversation.customer_id == user.pk):
+        raise PermissionDenied
+    return conversation
+
+
+def conversation_get_for_customer(*, user: User, conversation_id: int) -> Conversation:
+    """Like `conversation_get_for_user`, but someone else's conversation is a 404:
+    a customer must not learn which conversation ids exist."""
+    try:
+        return conversation_get_for_user(user=user, conversation_id=conversation_id)
+    except PermissionDenied as exc:
+        raise Http404 from exc
+
+
+def conversation_active_for_customer(*, customer: User) -> Conversation | None:
+    """The customer's newest open/pending conversation."""
+    return (
+        Conversation.objects.filter(customer=customer, status__in=ACTIVE_STATUSES)
+        .order_by("-pk")
+        .first()
+    )
+
+
+def conversations_for_console() -> QuerySet[Conversation]:
+    unread = Count(
+        "messages",
+        filter=Q(messages__sender_kind=SenderKind.CUSTOMER)
+        & (Q(agent_read_at__isnull=True) | Q(messages__created_at__gt=F("agent_read_at"))),
+    )
+    return (
+        Conversation.objects.filter(status__in=ACTIVE_STATUSES)
+        .select_related("customer__customer_profile", "assigned_agent", "last_message")
+        .annotate(unread_count=unread)
+        .order_by("-priority", F("last_message_at").desc(nulls_last=True), "-pk")
+    )
+
+
+def conversations_for_customer(*, customer: User) -> QuerySet[Conversation]:
+    return Conversation.objects.filter(customer=customer).select_related(
+        "assigned_agent", "last_message"
+    )
+
+
+def conversations_for_agents(
+    *,
+    user: User,
+    status: str | None = None,
+    assigned: str | None = None,
+    priority: int | None = None,
+) -> QuerySet[Conversation]:
+    """Every conversation, filtered; open and pending ones when no status is given.
+
+    `assigned`: "me" (assigned to `user`), "none" (unassigned), else no filter.
+    """
+    conversations = Conversation.objects.select_related(
+        "customer__customer_profile", "assigned_agent", "last_message"
+    )
+    if status:
+        conversations = conversations.filter(status=status)
+    else:
+        conversations = conversations.exclude(status=ConversationStatus.RESOLVED)
+    if assigned == "me":
+        conversations = conversations.filter(assigned_agent=user)
+    elif assigned == "none":
+        conversations = conversations.filter(assigned_agent__isnull=True)
+    if priority is not None:
+        conversations = conversations.filter(priority=priority)
+    return conversations
+
+
+def conversation_payload(conversation: Conversation) -> dict[str, Any]:
+    """The conversation in console JSON and `conversation.updated` events."""
+    return {
+        "id": conversation.pk,
+        "status": conversation.status,
+        "priority": conversation.priority,
+        "assigned_agent": conversation.assigned_agent.display_name
+        if conversation.assigned_agent_id
+        else None,
+        "last_message_id": conversation.last_message_id,
+        "last_message_at": timezone.localtime(conversation.last_message_at).isoformat()
+        if conversation.last_message_at
+        else None,
+    }
+
+
+def conversation_api_payload(conversation: Conversation) -> dict[str, Any]:
+    """`conversation_payload` plus what the REST API adds (creation time, customer name)."""
+    payload = conversation_payload(conversation)
+    payload["created_at"] = timezone.localtime(conversation.created_at).isoformat()
+    payload["customer"] = conversation.customer.display_name
+    return payload

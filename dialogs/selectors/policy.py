@@ -1,0 +1,54 @@
+"""The reply policy: which intent a text shows, which emotion a reply should take."""
+
+import re
+
+from tts.models import EmotionPreset
+
+from ..models import Conversation, EmotionRule, Intent, Message, SenderKind
+
+
+def intent_matches(*, intent: Intent, text: str) -> bool:
+    folded = text.casefold()
+    if any(keyword.casefold() in folded for keyword in intent.keyword_list):
+        return True
+    for pattern in intent.pattern_list:
+        try:
+            if re.search(pattern, text, flags=re.IGNORECASE):
+                return True
+        except re.error:
+            # Validated on save; a bad row slipping in through raw SQL must not break chat.
+            continue
+    return False
+
+
+def intent_classify(*, text: str) -> Intent | None:
+    """The highest-priority active intent whose keywords or patterns match, else None."""
+    for intent in Intent.objects.filter(is_active=True).order_by("-priority", "name"):
+        if intent_matches(intent=intent, text=text):
+            return intent
+    return None
+
+
+def emotion_for_intent(*, intent: Intent | None) -> EmotionPreset | None:
+    """The policy: the best active rule for this intent, else the best active fallback rule."""
+    rules = EmotionRule.objects.filter(is_active=True).select_related("preset")
+    if intent is not None:
+        rule = rules.filter(intent=intent).order_by("-priority", "pk").first()
+        if rule is not None:
+            return rule.preset
+    rule = rules.filter(intent__isnull=True).order_by("-priority", "pk").first()
+    return rule.preset if rule is not None else None
+
+
+def conversation_latest_customer_message(*, conversation: Conversation) -> Message | None:
+    return (
+        conversation.messages.filter(sender_kind=SenderKind.CUSTOMER)
+        .select_related("intent")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def emotion_suggestion(*, conversation: Conversation) -> EmotionPreset | None:
+    latest = conversation_latest_customer_message(conversation=conversation)
+    return emotion_for_intent(intent=latest.intent if latest is not None else None)

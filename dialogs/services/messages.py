@@ -1,0 +1,224 @@
+"""Message writes: a customer's message (idempotent by client_id) and the replies to it, by
+the bot (a matching canned phrase) or by an agent. Replies are voiced after commit."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from tts.models import EmotionPreset
+
+from ..events import conversation_event_publish
+from ..models import (
+    AudioStatus,
+    CannedPhrase,
+    Conversation,
+    ConversationStatus,
+    Intent,
+    Message,
+    SenderKind,
+)
+from ..selectors.messages import bot_reply_after, message_payload, message_with_client_id
+from ..selectors.phrases import phrase_get_by_code, phrase_match_for_text
+from ..selectors.policy import emotion_for_intent, emotion_suggestion, intent_classify
+from . import workflow
+from .conversations import conversation_updated_publish
+from .phrases import phrase_text_render
+from .voicing import message_voice_queue
+
+CLIENT_ID_MAX = 64
+
+
+@dataclass(frozen=True)
+class CustomerPostResult:
+    message: Message
+    bot_reply: Message | None
+    created: bool  # False: a retry with a known client_id, nothing was stored
+
+
+def _message_store(
+    *,
+    conversation: Conversation,
+    sender_kind: str,
+    text: str,
+    author: User | None = None,
+    intent: Intent | None = None,
+    emotion: EmotionPreset | None = None,
+    emotion_overridden: bool = False,
+    canned_phrase: CannedPhrase | None = None,
+    voiced: bool = False,
+    client_id: str = "",
+) -> Message:
+    message = Message(
+        conversation=conversation,
+        sender_kind=sender_kind,
+        author=author,
+        text=text,
+        intent=intent,
+        emotion=emotion,
+        emotion_overridden=emotion_overridden,
+        canned_phrase=canned_phrase,
+        audio_status=AudioStatus.PENDING if voiced else AudioStatus.NONE,
+        client_id=client_id,
+    )
+    message.full_clean()
+    message.save()
+    conversation.last_message = message
+    conversation.last_message_at = message.created_at
+    conversation.save(
+        update_fields=["last_message", "last_message_at", "status", "assigned_agent", "updated_at"]
+    )
+    conversation_event_publish(
+        conversation_id=conversation.pk,
+        event={"type": "message.created", "message": message_payload(message)},
+    )
+    conversation_updated_publish(conversation=conversation)
+    if voiced:
+        message_voice_queue(message=message)
+    return message
+
+
+def _clean_text(text: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError({"text": _("The message is empty.")}, code="empty")
+    return text
+
+
+def _clean_customer_input(text: str, client_id: str) -> tuple[str, str]:
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    text = _clean_text(text)
+    if len(text) > limit:
+        raise ValidationError(
+            {"text": _("At most %(limit)d characters.") % {"limit": limit}}, code="max_length"
+        )
+    client_id = (client_id or "").strip()
+    if len(client_id) > CLIENT_ID_MAX:
+        raise ValidationError(
+            {"client_id": _("At most %(limit)d characters.") % {"limit": CLIENT_ID_MAX}},
+            code="max_length",
+        )
+    return text, client_id
+
+
+@transaction.atomic
+def customer_message_create(
+    *, conversation: Conversation, author: User, text: str, client_id: str = ""
+) -> Message:
+    """Store the customer's message, classify it, and route it: to the agent serving (or the
+    queue), to a human when asked for or when the intent needs one, else to the bot; what no
+    canned phrase answers goes to a human too (`services.workflow`)."""
+    text, client_id = _clean_customer_input(text, client_id)
+    if conversation.status == ConversationStatus.RESOLVED:
+        conversation.status = ConversationStatus.OPEN  # the customer came back
+    elif conversation.status == ConversationStatus.PENDING:
+        conversation.status = ConversationStatus.OPEN  # the ball is in our court again
+    intent = intent_classify(text=text)
+    message = _message_store(
+        conversation=conversation,
+        sender_kind=SenderKind.CUSTOMER,
+        author=author,
+        text=text,
+        intent=intent,
+        client_id=client_id,
+    )
+    if workflow.customer_message_received(conversation=conversation, message=message):
+        return message  # a human has it (queued or serving): the bot stays quiet
+    phrase = phrase_match_for_text(text=text)
+    if phrase is not None:
+        bot_reply_create(conversation=conversation, phrase=phrase, intent=intent)
+    else:
+        workflow.message_unanswered(conversation=conversation, message=message)
+    return message
+
+
+@transaction.atomic
+def customer_message_post(
+    *, conversation: Conversation, author: User, text: str, client_id: str = ""
+) -> CustomerPostResult:
+    """`customer_message_create` at most once per `client_id`: a retry after a lost response
+    returns the stored message (and its bot reply) instead of storing it again.
+
+    The conversation row is locked for the duration, which serialises one customer's posts:
+    the client_id check cannot race and the bot reply found afterwards is this message's.
+    """
+    client_id = (client_id or "").strip()
+    # Locks the conversation row only; the joined customer and agent are what the bot reply's
+    # phrase template reads (two queries fewer).
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("customer__customer_profile", "assigned_agent")
+        .get(pk=conversation.pk)
+    )
+    if client_id:
+        existing = message_with_client_id(conversation=conversation, client_id=client_id)
+        if existing is not None:
+            return CustomerPostResult(existing, bot_reply_after(message=existing), created=False)
+    message = customer_message_create(
+        conversation=conversation, author=author, text=text, client_id=client_id
+    )
+    return CustomerPostResult(message, bot_reply_after(message=message), created=True)
+
+
+@transaction.atomic
+def bot_reply_create(
+    *, conversation: Conversation, phrase: CannedPhrase, intent: Intent | None
+) -> Message:
+    text = phrase_text_render(
+        text=phrase.text, customer=conversation.customer, agent=conversation.assigned_agent
+    )
+    return _message_store(
+        conversation=conversation,
+        sender_kind=SenderKind.BOT,
+        text=text,
+        emotion=emotion_for_intent(intent=intent),
+        canned_phrase=phrase,
+        voiced=True,
+    )
+
+
+@transaction.atomic
+def agent_reply_create(
+    *,
+    conversation: Conversation,
+    agent: User,
+    text: str = "",
+    short_code: str = "",
+    emotion: EmotionPreset | None = None,
+) -> Message:
+    """An agent's reply: free text or a canned phrase (`short_code`), voiced after commit.
+
+    The tone follows the policy for the latest customer message unless `emotion` overrides it.
+    """
+    phrase = None
+    if short_code:
+        phrase = phrase_get_by_code(short_code=short_code)
+        if phrase is None:
+            raise ValidationError(
+                {"short_code": _("No active canned phrase /%(code)s.") % {"code": short_code}},
+                code="unknown_phrase",
+            )
+        text = phrase.text
+    text = phrase_text_render(text=_clean_text(text), customer=conversation.customer, agent=agent)
+    workflow.check_may_reply(conversation=conversation, agent=agent)
+    overridden = emotion is not None
+    if emotion is None:
+        emotion = emotion_suggestion(conversation=conversation)
+    workflow.agent_replied(conversation=conversation, agent=agent)
+    if conversation.assigned_agent_id is None:
+        conversation.assigned_agent = agent  # answering from the queue claims it
+    if conversation.status in (ConversationStatus.OPEN, ConversationStatus.WAITING):
+        conversation.status = ConversationStatus.PENDING  # waiting for the customer now
+    return _message_store(
+        conversation=conversation,
+        sender_kind=SenderKind.AGENT,
+        author=agent,
+        text=text,
+        emotion=emotion,
+        emotion_overridden=overridden,
+        canned_phrase=phrase,
+        voiced=True,
+    )

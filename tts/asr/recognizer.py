@@ -1,0 +1,128 @@
+"""faster-whisper (CTranslate2) recogniser: loaded once per process, used from any thread.
+
+int8 on CPU; float16 on CUDA (``device="cuda"``). Silero VAD (shipped inside faster-whisper)
+cuts silence first, so a silent upload costs almost nothing and yields an empty transcript.
+Output is converted to Simplified Chinese with OpenCC: Whisper often answers zh in
+Traditional characters.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from tts.asr.decoding import TARGET_RATE
+
+# huggingface_hub reads this at import; with a local model directory no hub call should
+# happen anyway, and this makes an accidental one fail fast instead of hanging offline.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Whisper's decoder context is 448 tokens; leave room for the prompt and special tokens.
+_MAX_NEW_TOKENS = 220
+
+
+class RecognizerUnavailable(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class RecognizerConfig:
+    model_dir: Path
+    device: str = "cpu"  # "cpu" | "cuda"
+    cpu_threads: int = 2
+    beam_size: int = 5
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str  # Simplified Chinese, stripped; "" when nothing was recognised
+    speech_seconds: float  # audio left after VAD
+    audio_seconds: float
+    elapsed_seconds: float
+
+    @property
+    def empty(self) -> bool:
+        return not self.text
+
+
+@cache
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    return _t2s().convert(text)
+
+
+class WhisperRecognizer:
+    def __init__(self, config: RecognizerConfig):
+        model_dir = Path(config.model_dir)
+        if not (model_dir / "model.bin").is_file() or not (model_dir / "config.json").is_file():
+            raise RecognizerUnavailable(
+                f"no CTranslate2 Whisper model in {model_dir}: run `manage.py asr_install_model`"
+                " or point ASR_MODEL_DIR at one"
+            )
+        from faster_whisper import WhisperModel
+
+        compute_type = "float16" if config.device == "cuda" else "int8"
+        self.config = config
+        self._model = WhisperModel(
+            str(model_dir),
+            device=config.device,
+            compute_type=compute_type,
+            cpu_threads=config.cpu_threads,
+            num_workers=1,
+            local_files_only=True,
+        )
+        # CTranslate2 models are not re-entrant per call in our usage; one decode at a time.
+        self._lock = threading.Lock()
+
+    def transcribe(self, samples: np.ndarray, *, prompt: str = "") -> Transcript:
+        """Transcribe 16 kHz mono float32 Mandarin. Deterministic (beam search, temperature 0)."""
+        samples = np.asarray(samples, dtype=np.float32)
+        audio_seconds = samples.size / TARGET_RATE
+        started = time.perf_counter()
+        if samples.size < TARGET_RATE // 10:
+            return Transcript("", 0.0, audio_seconds, 0.0)
+        with self._lock:
+            segments, info = self._model.transcribe(
+                samples,
+                language="zh",
+                task="transcribe",
+                beam_size=self.config.beam_size,
+                temperature=0.0,
+                initial_prompt=prompt or None,
+                condition_on_previous_text=False,
+                without_timestamps=True,
+                vad_filter=True,
+                vad_parameters={"min_silence_duration_ms": 500, "speech_pad_ms": 300},
+                max_new_tokens=min(_MAX_NEW_TOKENS, int(20 * audio_seconds) + 20),
+            )
+            text = "".join(segment.text for segment in segments).strip()
+        speech = float(getattr(info, "duration_after_vad", audio_seconds) or 0.0)
+        return Transcript(
+            text=to_simplified(text),
+            speech_seconds=speech,
+            audio_seconds=audio_seconds,
+            elapsed_seconds=time.perf_counter() - started,
+        )
+
+
+_lock = threading.Lock()
+_loaded: dict[RecognizerConfig, WhisperRecognizer] = {}
+
+
+def recognizer_get(config: RecognizerConfig) -> WhisperRecognizer:
+    """The process-wide recogniser for ``config``; the model loads on first use only."""
+    with _lock:
+        if config not in _loaded:
+            _loaded[config] = WhisperRecognizer(config)
+        return _loaded[config]

@@ -1,0 +1,47 @@
+"""The recogniser on real speech from our engine, carried by every upload format."""
+
+import numpy as np
+import pytest
+
+from tts.asr.decoding import decode_audio
+from tts.asr.encoding import CLIENT_RATES, ROUND_TRIP_FORMATS, encode_as
+from tts.asr.prompt import prompt_build
+from tts.tests.asr_support import text_syllable_error_rate
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("fmt", ROUND_TRIP_FORMATS)
+def test_round_trip_through_each_format_is_understood(recognizer, spoken_request, fmt):
+    samples, rate, text = spoken_request
+    decoded = decode_audio(
+        encode_as(samples, rate, fmt), declared=fmt, sample_rate=CLIENT_RATES[fmt]
+    )
+    transcript = recognizer.transcribe(decoded.samples)
+    assert "退款" in transcript.text
+    assert text_syllable_error_rate(text, transcript.text) <= 0.2, transcript.text
+
+
+def test_silence_gives_an_empty_transcript_quickly(recognizer):
+    transcript = recognizer.transcribe(np.zeros(16000 * 3, dtype=np.float32))
+    assert transcript.empty and transcript.text == ""
+    assert transcript.speech_seconds < 0.5
+
+
+def test_output_is_simplified_chinese(recognizer, engine):
+    speech = engine.synthesize("请问这个问题什么时候能够解决？")
+    decoded = decode_audio(encode_as(speech.samples, speech.sample_rate, "wav"), declared="wav")
+    text = recognizer.transcribe(decoded.samples).text
+    assert "问题" in text and "問題" not in text and "決" not in text
+
+
+def test_prompt_keeps_keywords_first_once_and_bounded():
+    prompt = prompt_build(
+        keywords=["退款，退货", "发票", "退款"], phrases=["您好，请问有什么可以帮您？"] * 3
+    )
+    assert prompt.startswith("以下是普通话的客服对话。可能提到：退款、退货、发票。")
+    assert prompt.count("您好") == 1
+    assert (
+        len(prompt_build(keywords=["词"] * 1 + [f"词{i}" for i in range(500)], phrases=[])) <= 180
+    )
+    assert prompt_build(keywords=[], phrases=[]) == ""
