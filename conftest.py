@@ -32,6 +32,8 @@ SEEDS = [
     ("tts.migrations.0002_seed_voice_and_presets", "seed"),
     ("dialogs.migrations.0002_seed_intents_rules_phrases", "seed"),
     ("dialogs.migrations.0003_staff_groups", "create_groups"),
+    ("tts.migrations.0004_history_names", "translate"),
+    ("dialogs.migrations.0008_seed_workflow", "seed"),
 ]
 
 

@@ -41,7 +41,6 @@ from .selectors.conversations import (
 from .selectors.messages import conversation_messages
 from .selectors.phrases import phrase_search
 from .serializers import (
-    AgentConversationOutputSerializer,
     AgentConversationPageOutputSerializer,
     AgentPresenceListOutputSerializer,
     AgentPresenceOutputSerializer,
@@ -83,6 +82,28 @@ class MessageCursorPagination(DefaultCursorPagination):
     """Oldest first: a chat is read top to bottom, and `after` polling appends at the end."""
 
     ordering = "pk"
+
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        response.data["has_more"] = response.data["next"] is not None
+        return response
+
+
+SCROLLBACK_PAGE_DEFAULT = 30
+SCROLLBACK_PAGE_MAX = 100
+
+
+def _message_id_param(request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise exceptions.ValidationError({name: [_("Must be a message id.")]}) from exc
+    if value < 0:
+        raise exceptions.ValidationError({name: [_("Must be a message id.")]})
+    return value
 
 
 def _paginated(view: APIView, request, queryset, serializer_class, pagination_class):
@@ -174,7 +195,13 @@ class ConversationMessagesApi(APIView):
         parameters=[
             OpenApiParameter(
                 "after", int, description="Only messages with a larger id (incremental polling)."
-            )
+            ),
+            OpenApiParameter(
+                "before",
+                int,
+                description="Scroll-back: the `page_size` messages just before this id, oldest "
+                "first; `has_more` says whether older ones exist.",
+            ),
         ],
         responses={200: MessagePageOutputSerializer},
     )
@@ -182,12 +209,30 @@ class ConversationMessagesApi(APIView):
         conversation = conversation_get_for_customer(
             user=request.user, conversation_id=conversation_id
         )
-        try:
-            after = int(request.query_params.get("after") or 0)
-        except ValueError as exc:
-            raise exceptions.ValidationError({"after": [_("Must be a message id.")]}) from exc
+        before = _message_id_param(request, "before")
+        after = _message_id_param(request, "after") or 0
         messages = conversation_messages(conversation=conversation, after_id=after)
-        return _paginated(self, request, messages, MessageOutputSerializer, MessageCursorPagination)
+        if before is None:
+            return _paginated(
+                self, request, messages, MessageOutputSerializer, MessageCursorPagination
+            )
+        # Scroll-back: the page just before `before`, oldest first inside the page.
+        try:
+            size = int(request.query_params.get("page_size") or SCROLLBACK_PAGE_DEFAULT)
+        except ValueError as exc:
+            raise exceptions.ValidationError({"page_size": [_("Must be a number.")]}) from exc
+        size = max(1, min(size, SCROLLBACK_PAGE_MAX))
+        page = list(messages.filter(pk__lt=before).order_by("-created_at", "-pk")[: size + 1])
+        has_more = len(page) > size
+        page = list(reversed(page[:size]))
+        return Response(
+            {
+                "next": None,
+                "previous": None,
+                "has_more": has_more,
+                "results": MessageOutputSerializer(page, many=True).data,
+            }
+        )
 
     @extend_schema(
         operation_id="conversations_messages_create",
@@ -273,7 +318,7 @@ class AgentConversationListApi(APIView):
             user=request.user, view=view, status=data.get("status"), priority=data.get("priority")
         )
         return _paginated(
-            self, request, conversations, AgentConversationOutputSerializer, QueuePagination
+            self, request, conversations, ConversationOutputSerializer, QueuePagination
         )
 
 
@@ -282,11 +327,11 @@ class AgentConversationDetailApi(APIView):
 
     @extend_schema(
         operation_id="agent_conversations_retrieve",
-        responses={200: AgentConversationOutputSerializer},
+        responses={200: ConversationOutputSerializer},
     )
     def get(self, request, conversation_id: int):
         conversation = workflow_reads.conversation_get_for_agent(conversation_id=conversation_id)
-        return Response(AgentConversationOutputSerializer(conversation).data)
+        return Response(ConversationOutputSerializer(conversation).data)
 
 
 class AgentConversationReadApi(APIView):
@@ -295,19 +340,19 @@ class AgentConversationReadApi(APIView):
     @extend_schema(
         operation_id="agent_conversations_read",
         request=None,
-        responses={200: AgentConversationOutputSerializer},
+        responses={200: ConversationOutputSerializer},
         description="Marks the customer's messages read (unread_count -> 0).",
     )
     def post(self, request, conversation_id: int):
         conversation = _agent_conversation(request, conversation_id)
         conversation_mark_read(conversation=conversation)
         conversation = workflow_reads.conversation_get_for_agent(conversation_id=conversation_id)
-        return Response(AgentConversationOutputSerializer(conversation).data)
+        return Response(ConversationOutputSerializer(conversation).data)
 
 
 def _conversation_response(conversation_id: int) -> Response:
     conversation = workflow_reads.conversation_get_for_agent(conversation_id=conversation_id)
-    return Response(AgentConversationOutputSerializer(conversation).data)
+    return Response(ConversationOutputSerializer(conversation).data)
 
 
 def _agent_by_id(agent_id: int) -> User:
@@ -323,7 +368,7 @@ class AgentConversationClaimApi(WorkflowApiView):
     @extend_schema(
         operation_id="agent_conversations_claim",
         request=None,
-        responses={200: AgentConversationOutputSerializer},
+        responses={200: ConversationOutputSerializer},
         description="Take a waiting conversation. 409 `already_assigned` when someone has it, "
         "`agent_at_capacity` when the caller is full, `already_resolved`.",
     )
@@ -345,7 +390,7 @@ class AgentConversationAssignApi(WorkflowApiView):
     @extend_schema(
         operation_id="agent_conversations_assign",
         request=AgentAssignInputSerializer,
-        responses={200: AgentConversationOutputSerializer},
+        responses={200: ConversationOutputSerializer},
         description="400 `agent_id` for a non-agent; 409 `agent_at_capacity`; 403 "
         "`not_your_conversation` for an agent moving a colleague's conversation.",
     )
@@ -376,7 +421,7 @@ class AgentConversationTransferApi(WorkflowApiView):
     @extend_schema(
         operation_id="agent_conversations_transfer",
         request=AgentTransferInputSerializer,
-        responses={200: AgentConversationOutputSerializer},
+        responses={200: ConversationOutputSerializer},
     )
     def post(self, request, conversation_id: int):
         conversation = _agent_conversation(request, conversation_id)
@@ -402,7 +447,7 @@ class AgentConversationResolveApi(WorkflowApiView):
     @extend_schema(
         operation_id="agent_conversations_resolve",
         request=None,
-        responses={200: AgentConversationOutputSerializer},
+        responses={200: ConversationOutputSerializer},
         description="Resolves and asks the customer for a rating (`csat.requested` event). "
         "409 `already_resolved` the second time.",
     )
@@ -418,7 +463,7 @@ class AgentConversationReopenApi(WorkflowApiView):
     @extend_schema(
         operation_id="agent_conversations_reopen",
         request=None,
-        responses={200: AgentConversationOutputSerializer},
+        responses={200: ConversationOutputSerializer},
     )
     def post(self, request, conversation_id: int):
         conversation = _agent_conversation(request, conversation_id)

@@ -1,126 +1,30 @@
-"""Output shapes shared by several chat API views (input serializers live in their views).
+"""Output serializers of the chat API, generated from the payload definitions.
 
-The payload itself is built by the selectors (one shape for API, console and WebSocket); the
-declared fields are what the OpenAPI schema shows, so keep them in step with
-`selectors.messages.message_api_payload` / `selectors.workflow.conversation_payload` (a test checks that).
+`dialogs.payloads` defines each shape once (a TypedDict plus its builder); these classes are
+that definition as DRF sees it: drf-spectacular renders their fields as the OpenAPI
+components, and `to_representation` is the builder. Input serializers live in their views.
 """
 
 from rest_framework import serializers
 
-from .models import (
-    AudioStatus,
-    ConversationPriority,
-    ConversationStatus,
-    HandoffReason,
-    Presence,
-    SenderKind,
+from common.schema import payload_serializer
+
+from .models import ConversationStatus, Presence
+from .payloads import (
+    ConversationPayload,
+    Csat,
+    MessagePayload,
+    conversation_payload,
+    message_payload,
 )
-from .selectors.messages import message_api_payload
-from .selectors.workflow import conversation_payload as workflow_conversation_payload
+
+MessageOutputSerializer = payload_serializer(MessagePayload, build=message_payload, name="Message")
+ConversationOutputSerializer = payload_serializer(
+    ConversationPayload, build=conversation_payload, name="Conversation"
+)
 
 
-class MessageAudioOutputSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=AudioStatus.choices)
-    url = serializers.CharField(
-        allow_null=True, help_text="Signed, expiring clip URL; null until the audio is ready."
-    )
-    duration_ms = serializers.IntegerField(allow_null=True)
-    format = serializers.CharField(allow_null=True, help_text='e.g. "mp3"')
-    emotion = serializers.CharField(allow_null=True, help_text="Emotion preset name")
-
-
-class MessageOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    conversation_id = serializers.IntegerField()
-    sender_kind = serializers.ChoiceField(choices=SenderKind.choices)
-    author = serializers.CharField()
-    text = serializers.CharField()
-    intent = serializers.CharField(allow_null=True)
-    intent_label = serializers.CharField(allow_null=True)
-    emotion = serializers.CharField(allow_null=True)
-    emotion_label = serializers.CharField(allow_null=True)
-    audio_status = serializers.ChoiceField(choices=AudioStatus.choices)
-    audio_url = serializers.CharField(allow_blank=True)
-    audio_error = serializers.CharField(allow_blank=True)
-    created_at = serializers.DateTimeField()
-    client_id = serializers.CharField(allow_null=True)
-    audio = MessageAudioOutputSerializer()
-
-    def to_representation(self, instance):
-        return message_api_payload(instance)
-
-
-class AgentRefOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    display_name = serializers.CharField(help_text="e.g. 客服小李 (never a username)")
-
-
-class SlaOutputSerializer(serializers.Serializer):
-    first_response_due_at = serializers.DateTimeField(allow_null=True)
-    next_response_due_at = serializers.DateTimeField(allow_null=True)
-    overdue = serializers.BooleanField()
-
-
-class CsatOutputSerializer(serializers.Serializer):
-    rating = serializers.IntegerField(min_value=1, max_value=5)
-    comment = serializers.CharField(allow_blank=True)
-    created_at = serializers.DateTimeField()
-
-
-class ServiceHoursOutputSerializer(serializers.Serializer):
-    open_now = serializers.BooleanField(help_text="Inside business hours now")
-    next_open_at = serializers.DateTimeField(
-        allow_null=True, help_text="When agents are next available (now when open)"
-    )
-
-
-class ConversationOutputSerializer(serializers.Serializer):
-    """A conversation as its customer sees it (mini-program, chat page, chat socket events)."""
-
-    id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=ConversationStatus.choices)
-    priority = serializers.ChoiceField(choices=ConversationPriority.choices)
-    assigned_agent = AgentRefOutputSerializer(allow_null=True, help_text="Who serves me")
-    customer = serializers.CharField()
-    last_message_id = serializers.IntegerField(allow_null=True)
-    last_message_at = serializers.DateTimeField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    queue_position = serializers.IntegerField(
-        allow_null=True, help_text="1 = next in line; null unless waiting"
-    )
-    waiting_since = serializers.DateTimeField(allow_null=True)
-    handoff_reason = serializers.ChoiceField(choices=HandoffReason.choices, allow_null=True)
-    sla = SlaOutputSerializer()
-    csat = CsatOutputSerializer(allow_null=True)
-    resolved_at = serializers.DateTimeField(allow_null=True)
-    service = ServiceHoursOutputSerializer()
-
-    def to_representation(self, instance):
-        return workflow_conversation_payload(instance, for_customer=True)
-
-
-class AgentConversationOutputSerializer(serializers.Serializer):
-    """A conversation as staff see it (console queue, agent API)."""
-
-    id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=ConversationStatus.choices)
-    priority = serializers.ChoiceField(choices=ConversationPriority.choices)
-    assigned_agent = AgentRefOutputSerializer(allow_null=True)
-    customer = serializers.CharField()
-    last_message_id = serializers.IntegerField(allow_null=True)
-    last_message_at = serializers.DateTimeField(allow_null=True)
-    last_message_text = serializers.CharField(allow_null=True, help_text="At most 60 characters")
-    created_at = serializers.DateTimeField()
-    queue_position = serializers.IntegerField(allow_null=True)
-    waiting_since = serializers.DateTimeField(allow_null=True)
-    handoff_reason = serializers.ChoiceField(choices=HandoffReason.choices, allow_null=True)
-    sla = SlaOutputSerializer()
-    csat = CsatOutputSerializer(allow_null=True)
-    resolved_at = serializers.DateTimeField(allow_null=True)
-    unread_count = serializers.IntegerField(help_text="Customer messages not read by staff")
-
-    def to_representation(self, instance):
-        return workflow_conversation_payload(instance)
+CsatOutputSerializer = payload_serializer(Csat)  # the same component as the nested `csat`
 
 
 class MessagePostOutputSerializer(serializers.Serializer):
@@ -138,12 +42,15 @@ class AgentConversationPageOutputSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
-    results = AgentConversationOutputSerializer(many=True)
+    results = ConversationOutputSerializer(many=True)
 
 
 class MessagePageOutputSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True, help_text="Cursor URL of the next page")
     previous = serializers.URLField(allow_null=True)
+    has_more = serializers.BooleanField(
+        help_text="More messages in the direction read (newer pages; older with `before`)"
+    )
     results = MessageOutputSerializer(many=True)
 
 

@@ -1,6 +1,7 @@
 """Reads of the workflow: presence, load, business hours, SLA state, queue position, payloads."""
 
 import datetime
+import time
 from typing import Any
 
 from django.db.models import Avg, Case, Count, F, IntegerField, Q, QuerySet, Value, When
@@ -22,13 +23,10 @@ from ..models import (
     SenderKind,
     SlaPolicy,
 )
-from .conversations import conversation_payload as base_conversation_payload
-from .messages import message_payload
 
 # A console pings every 20 s; three missed pings and the agent is offline.
 PRESENCE_TIMEOUT = datetime.timedelta(seconds=60)
 SERVED_STATUSES = (ConversationStatus.OPEN, ConversationStatus.PENDING)
-LAST_MESSAGE_PREVIEW = 60
 _NEXT_OPEN_HORIZON_DAYS = 14
 
 
@@ -107,14 +105,52 @@ def agents_list(*, now: datetime.datetime | None = None) -> list[dict[str, Any]]
 # --- business hours and SLA -------------------------------------------------------------------
 
 
+# Every conversation payload says whether we are open: the schedule (a few rows) is read once
+# per SCHEDULE_TTL per process, and saving hours or holidays clears it (dialogs/apps.py).
+SCHEDULE_TTL = 30.0
+_schedule: dict[str, Any] = {}
+
+
+def schedule_forget(**kwargs) -> None:
+    _schedule.clear()
+
+
+def _load_schedule() -> tuple[list[BusinessHours], set[datetime.date]]:
+    now = time.monotonic()
+    if _schedule.get("expires", 0) < now:
+        today = timezone.localdate()
+        _schedule.update(
+            periods=list(BusinessHours.objects.all()),
+            holidays=set(
+                Holiday.objects.filter(
+                    date__gte=today - datetime.timedelta(days=1),
+                    date__lte=today + datetime.timedelta(days=_NEXT_OPEN_HORIZON_DAYS + 1),
+                ).values_list("date", flat=True)
+            ),
+            expires=now + SCHEDULE_TTL,
+        )
+    return _schedule["periods"], _schedule["holidays"]
+
+
+def _is_holiday(day: datetime.date, holidays: set[datetime.date]) -> bool:
+    today = timezone.localdate()
+    if (
+        today - datetime.timedelta(days=1)
+        <= day
+        <= today + datetime.timedelta(days=_NEXT_OPEN_HORIZON_DAYS + 1)
+    ):
+        return day in holidays
+    return Holiday.objects.filter(date=day).exists()  # far from today (tests, reports)
+
+
 def business_hours_open(*, at: datetime.datetime | None = None) -> bool:
     """Open at `at` (local time): not a holiday and inside a period of the weekly schedule.
     An empty schedule means always open."""
     local = timezone.localtime(at or timezone.now())
-    periods = list(BusinessHours.objects.all())
+    periods, holidays = _load_schedule()
     if not periods:
         return True
-    if Holiday.objects.filter(date=local.date()).exists():
+    if _is_holiday(local.date(), holidays):
         return False
     now_time = local.time()
     return any(
@@ -125,18 +161,12 @@ def business_hours_open(*, at: datetime.datetime | None = None) -> bool:
 def business_hours_next_open(*, at: datetime.datetime | None = None) -> datetime.datetime | None:
     """When the service opens next (now if open); None without a schedule in two weeks."""
     local = timezone.localtime(at or timezone.now())
-    periods = list(BusinessHours.objects.all())
+    periods, holidays = _load_schedule()
     if not periods:
         return local
-    holidays = set(
-        Holiday.objects.filter(
-            date__gte=local.date(),
-            date__lte=local.date() + datetime.timedelta(days=_NEXT_OPEN_HORIZON_DAYS),
-        ).values_list("date", flat=True)
-    )
     for offset in range(_NEXT_OPEN_HORIZON_DAYS + 1):
         day = local.date() + datetime.timedelta(days=offset)
-        if day in holidays:
+        if _is_holiday(day, holidays):
             continue
         for period in sorted(
             (p for p in periods if p.weekday == day.weekday()), key=lambda p: p.opens_at
@@ -147,6 +177,14 @@ def business_hours_next_open(*, at: datetime.datetime | None = None) -> datetime
                 continue
             return max(start, local)
     return None
+
+
+def service_hours() -> dict[str, Any]:
+    now = timezone.now()
+    return {
+        "open_now": business_hours_open(at=now),
+        "next_open_at": _iso(business_hours_next_open(at=now)),
+    }
 
 
 def sla_policy(priority: int) -> SlaPolicy | None:
@@ -206,46 +244,6 @@ def conversation_csat(conversation: Conversation) -> dict[str, Any] | None:
     except CsatResponse.DoesNotExist:
         return None
     return {"rating": csat.rating, "comment": csat.comment, "created_at": _iso(csat.created_at)}
-
-
-def conversation_payload(
-    conversation: Conversation, *, for_customer: bool = False
-) -> dict[str, Any]:
-    """The conversation with its workflow state: REST (customer and agent views) and events.
-    Customers get no unread count or message preview and see the agent's display name only;
-    they get the service hours instead."""
-    payload = base_conversation_payload(conversation)
-    agent = conversation.assigned_agent if conversation.assigned_agent_id else None
-    payload.update(
-        {
-            "assigned_agent": {"id": agent.pk, "display_name": agent_public_name(agent)}
-            if agent is not None
-            else None,
-            "customer": conversation.customer.display_name,
-            "created_at": _iso(conversation.created_at),
-            "queue_position": queue_position(conversation),
-            "waiting_since": _iso(conversation.waiting_since),
-            "handoff_reason": conversation.handoff_reason or None,
-            "sla": conversation_sla(conversation),
-            "csat": conversation_csat(conversation),
-            "resolved_at": _iso(conversation.resolved_at),
-        }
-    )
-    if for_customer:
-        next_open = business_hours_next_open()
-        payload["service"] = {
-            "open_now": business_hours_open(),
-            "next_open_at": _iso(next_open),
-        }
-    else:
-        last = conversation.last_message if conversation.last_message_id else None
-        payload["unread_count"] = conversation_unread_count(conversation)
-        payload["last_message_text"] = last.text[:LAST_MESSAGE_PREVIEW] if last else None
-    return payload
-
-
-def message_event_payload(message: Message) -> dict[str, Any]:
-    return message_payload(message)
 
 
 # --- customer panel and CSAT reports ----------------------------------------------------------

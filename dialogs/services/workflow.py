@@ -30,6 +30,7 @@ from ..models import (
     Message,
     Presence,
 )
+from ..payloads import conversation_payload, message_payload
 from ..selectors import workflow as reads
 from ..selectors.phrases import phrase_get_by_code
 
@@ -90,14 +91,11 @@ def _audit(
 
 def conversation_changed(conversation: Conversation, *, previous_agent_id: int | None = None):
     """Tell the conversation's watchers and the console what the conversation looks like now."""
+    staff_view = conversation_payload(conversation)  # one shape for customers and staff
     conversation_event_publish(
         conversation_id=conversation.pk,
-        event={
-            "type": "conversation.updated",
-            "conversation": reads.conversation_payload(conversation, for_customer=True),
-        },
+        event={"type": "conversation.updated", "conversation": staff_view},
     )
-    staff_view = reads.conversation_payload(conversation)
     if conversation.status == ConversationStatus.RESOLVED:
         console_event_publish(event={"type": "queue.removed", "id": conversation.pk})
     else:
@@ -142,6 +140,7 @@ def agent_profile_update(
             )
         profile.capacity = capacity
     profile.save()
+    user.agent_profile = profile  # the caller's user object shows the new name at once
     _presence_changed(profile)
     if capacity is not None:
         transaction.on_commit(queue_assign_soon)
@@ -525,7 +524,7 @@ def customer_message_received(
         if conversation.assigned_agent_id:
             console_event_publish(
                 agent_id=conversation.assigned_agent_id,
-                event={"type": "message.created", "message": reads.message_event_payload(message)},
+                event={"type": "message.created", "message": message_payload(message)},
             )
         return True
     if handoff_requested(message.text):

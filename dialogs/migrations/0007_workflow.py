@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dialogs', '0005_message_order_index'),
+        ('dialogs', '0006_message_text_trigram'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
