@@ -18,6 +18,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from common.csv_safe import csv_cell
+
 from .models import AudioClip, EmotionPreset, PronunciationEntry, SynthesisRecord, Voice
 
 PREVIEW_SAMPLE_TEXT = "您好，很高兴为您服务，请问有什么可以帮您？"
@@ -38,9 +40,10 @@ def csv_response(
 
     def lines():
         yield "\ufeff"  # BOM: Excel opens UTF-8 Chinese correctly
-        yield writer.writerow(header)
+        yield writer.writerow([csv_cell(cell) for cell in header])
         for row in rows:
-            yield writer.writerow(row)
+            # Every cell, whatever produced the row: text may start with a formula.
+            yield writer.writerow([csv_cell(cell) for cell in row])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -81,6 +81,6 @@ def unseed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("dialogs", "0007_workflow")]
+    dependencies = [("dialogs", "0008_workflow")]
 
     operations = [migrations.RunPython(seed, unseed)]

@@ -31,7 +31,7 @@ def untranslate(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tts', '0003_audio_formats_opus_aac_flac'),
+        ('tts', '0004_clip_scope'),
     ]
 
     operations = [
