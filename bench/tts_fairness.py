@@ -149,19 +149,22 @@ def run_tree(label: str, src: Path, seconds: float) -> dict:
         abused = _victims(port, victims, seconds, "abused")
         stop.set()  # requests still in flight are cut off with the server below
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        # In-flight abusive syntheses would hold a graceful shutdown for minutes.
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
     statuses: dict[int, int] = {}
     for status, _took in abuse_results:
         statuses[status] = statuses.get(status, 0) + 1
     ok = [took for status, took in abuse_results if status == 200]
-    return {
+    result = {
         "label": label,
         "quiet": _summary(quiet),
         "abused": _summary(abused),
         "abuser_statuses": statuses,
         "abuser_ok_median_s": round(statistics.median(ok), 1) if ok else None,
     }
+    print(json.dumps(result), file=sys.stderr, flush=True)  # survives a later failure
+    return result
 
 
 def _summary(latencies: list[float]) -> dict:
