@@ -17,9 +17,16 @@ from django.utils import timezone
 
 from common.redaction import traceback_summary
 from tts.adapters import engine_version, get_engine
-from tts.engine import audio
 from tts.engine.frontend import TextValidationError, lexicon_fingerprint, normalise_text
-from tts.engine.synthesizer import ControlError, Controls, EngineUnavailable, SpeechAudio
+from tts.engine.types import (
+    AUDIO_FORMATS,
+    CONTENT_TYPES,
+    SAMPLE_RATE,
+    ControlError,
+    Controls,
+    EngineUnavailable,
+    SpeechAudio,
+)
 from tts.models import (
     AudioClip,
     EmotionPreset,
@@ -113,8 +120,8 @@ def _build_request(
     controls: Controls | None,
     fmt: str,
 ) -> _Request:
-    if fmt not in audio.AUDIO_FORMATS:
-        raise SpeechTextRejected("invalid_format", f"format must be one of {audio.AUDIO_FORMATS}")
+    if fmt not in AUDIO_FORMATS:
+        raise SpeechTextRejected("invalid_format", f"format must be one of {AUDIO_FORMATS}")
     if not isinstance(text, str) or not text.strip():
         raise SpeechTextRejected("empty", "文本为空 / The text is empty.")
     if len(text) > settings.TTS_MAX_TEXT_CHARS:
@@ -202,8 +209,16 @@ def _clip_lookup(cache_key: str) -> AudioClip | None:
     return clip
 
 
+def _encoders():
+    # numpy, scipy and the MP3 encoder load only where audio is encoded (a cache miss, a
+    # stream): a web process serving cached clips never needs them.
+    from tts.engine import audio
+
+    return audio
+
+
 def _clip_store(request: _Request, speech: SpeechAudio) -> AudioClip:
-    data = audio.encode(speech.samples, sample_rate=speech.sample_rate, fmt=request.fmt)
+    data = _encoders().encode(speech.samples, sample_rate=speech.sample_rate, fmt=request.fmt)
     key = request.cache_key
     clip = AudioClip(
         cache_key=key,
@@ -400,12 +415,14 @@ class SpeechStream:
         self.audit = audit
         self.chunk_count = 0
         self.samples = 0
-        self.sample_rate = audio.SAMPLE_RATE
+        self.sample_rate = SAMPLE_RATE
         self.first_chunk_ms: int | None = None
 
     @property
     def content_type(self) -> str:
-        return audio.StreamEncoder(self.request.fmt, sample_rate=self.sample_rate).content_type
+        if self.request.fmt == "pcm":
+            return f"audio/L16;rate={self.sample_rate};channels=1;endianness=little-endian"
+        return CONTENT_TYPES[self.request.fmt]
 
     @property
     def duration_ms(self) -> int:
@@ -417,7 +434,7 @@ class SpeechStream:
         try:
             engine = get_engine()
             self.sample_rate = engine.sample_rate
-            encoder = audio.StreamEncoder(self.request.fmt, sample_rate=engine.sample_rate)
+            encoder = _encoders().StreamEncoder(self.request.fmt, sample_rate=engine.sample_rate)
             pieces = engine.stream(
                 self.text, controls=self.request.controls, lexicon=self.request.lexicon or None
             )

@@ -12,10 +12,8 @@ from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.services import tokens_for_user
-from accounts.tests.factories import CustomerFactory
 from cs_platform.asgi import application
 from dialogs.models import Message
-from dialogs.services.conversations import conversation_create
 from dialogs.services.messages import customer_message_create
 
 pytestmark = pytest.mark.django_db
@@ -27,16 +25,6 @@ ORIGIN = [(b"origin", b"http://testserver")]
 def _keep_the_test_connection(monkeypatch):
     # As in tts/tests/test_ws_tts.py: Channels would close the test transaction's connection.
     monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
-
-
-@pytest.fixture
-def customer(db):
-    return CustomerFactory()
-
-
-@pytest.fixture
-def conversation(customer):
-    return conversation_create(customer=customer)
 
 
 @pytest.fixture
