@@ -27,6 +27,7 @@ from .types import (
     AUDIO_FORMATS,
     CONTENT_TYPES,
     DEFAULT_TARGET_LUFS,
+    MP3_BITRATE_KBPS,
     SAMPLE_RATE,
     AudioFormat,
 )
@@ -50,7 +51,6 @@ SILENCE_RMS_DBFS: Final = -70.0
 # pyloudnorm's gating block (BS.1770) is 400 ms; shorter clips cannot be measured by it.
 _LOUDNORM_BLOCK_S: Final = 0.400
 
-MP3_BITRATE_KBPS: Final = 64  # plenty for 24 kHz mono speech; ~8 kB per second of audio
 # LAME's quality knob (0 best/slowest .. 9 worst/fastest); 2 is LAME's "recommended high
 # quality" and still encodes 3 s of 24 kHz audio in well under 10 ms on one core.
 MP3_QUALITY: Final = 2

@@ -24,6 +24,8 @@ SAMPLE_RATE: Final = 24000
 # One loudness for every reply so consecutive answers do not jump in volume (see audio.py).
 DEFAULT_TARGET_LUFS: Final = -20.0
 
+MP3_BITRATE_KBPS: Final = 64  # plenty for 24 kHz mono speech; ~8 kB per second of audio
+
 AudioFormat = Literal["wav", "mp3", "pcm", "opus", "aac", "flac"]
 AUDIO_FORMATS: Final[tuple[str, ...]] = get_args(AudioFormat)
 # audio/L16 is big-endian by RFC 2586, but browsers' Web Audio code and every TTS API we mimic
