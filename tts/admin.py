@@ -3,7 +3,7 @@
 import csv
 from collections.abc import Iterable
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.db import connection
@@ -14,6 +14,8 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
+
+from common.csv_safe import csv_cell
 
 from .models import AudioClip, EmotionPreset, PronunciationEntry, SynthesisRecord, Voice
 
@@ -35,9 +37,10 @@ def csv_response(
 
     def lines():
         yield "\ufeff"  # BOM: Excel opens UTF-8 Chinese correctly
-        yield writer.writerow(header)
+        yield writer.writerow([csv_cell(cell) for cell in header])
         for row in rows:
-            yield writer.writerow(row)
+            # Every cell, whatever produced the row: text may start with a formula.
+            yield writer.writerow([csv_cell(cell) for cell in row])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -85,7 +88,7 @@ def export_csv(modeladmin, request, queryset):
         filename=f"{queryset.model._meta.model_name}.csv",
         header=fields,
         rows=(
-            [_csv_value(getattr(obj, field)) for field in fields]
+            [getattr(obj, field) for field in fields]  # csv_response makes each cell safe
             for obj in _with_related(queryset, fields).iterator(chunk_size=2000)
         ),
     )
@@ -103,14 +106,6 @@ def _with_related(queryset, fields: list[str]):
             continue  # a computed column
 
     return queryset.select_related(*related) if related else queryset
-
-
-def _csv_value(value) -> str:
-    if value is None:
-        return ""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
 
 
 class AuditAdmin(LargeTableAdmin):
@@ -262,38 +257,11 @@ class EmotionPresetAdmin(SimpleHistoryAdmin):
             return "-"
         return audio_player(reverse("admin:tts_emotionpreset_preview", args=[obj.pk]))
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if change and {"speed", "pitch", "energy", "pause"} & set(form.changed_data):
-            # The admin is where the tts and dialogs apps meet: a preset edit re-renders the
-            # phrases spoken in it (old clips are never served: their cache key changed).
-            from dialogs.services.phrases import preset_changed
-
-            queued = preset_changed(preset=obj)
-            if queued:
-                messages.info(
-                    request,
-                    _("Re-rendering %(n)d phrase(s) in the background.") % {"n": len(queued)},
-                )
-
 
 @admin.register(PronunciationEntry)
 class PronunciationEntryAdmin(SimpleHistoryAdmin):
     list_display = ["word", "pinyin", "note", "updated_at"]
     search_fields = ["word", "pinyin", "note"]
-
-    def save_model(self, request, obj, form, change):
-        old_word = form.initial.get("word", "") if change else ""
-        super().save_model(request, obj, form, change)
-        from dialogs.services.phrases import lexicon_entry_changed
-
-        lexicon_entry_changed(entry=obj, old_word=old_word)
-
-    def delete_model(self, request, obj):
-        from dialogs.services.phrases import lexicon_entry_changed
-
-        super().delete_model(request, obj)
-        lexicon_entry_changed(entry=obj)
 
 
 # --- clip cache and audit ---------------------------------------------------------------------

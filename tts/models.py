@@ -6,10 +6,14 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-SPEED_RANGE = (0.5, 2.0)
-PITCH_RANGE = (-6.0, 6.0)  # semitones
-ENERGY_RANGE = (0.5, 1.5)
-PAUSE_RANGE = (0.5, 2.0)
+from tts.engine.types import LIMITS
+
+# The engine's control ranges, defined once (tts.engine.types.LIMITS): the presets' database
+# constraints and every API serializer use these.
+SPEED_RANGE = LIMITS["speed"]
+PITCH_RANGE = LIMITS["pitch"]  # semitones
+ENERGY_RANGE = LIMITS["energy"]
+PAUSE_RANGE = LIMITS["pause"]
 
 
 def _range_check(field: str, bounds: tuple[float, float]) -> models.CheckConstraint:
@@ -117,6 +121,9 @@ class AudioClip(models.Model):
     duration_ms = models.PositiveIntegerField(_("duration (ms)"))
     size_bytes = models.PositiveIntegerField(_("size (bytes)"))
     hit_count = models.PositiveIntegerField(_("hits"), default=0)
+    # "" = the shared cache; "user:<id>" = clips a customer asked for, seen by nobody else and
+    # counted against that customer's storage cap (tts.budgets).
+    scope = models.CharField(_("cache scope"), max_length=32, blank=True, db_index=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used"), auto_now_add=True, db_index=True)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hmac
 import threading
 import time
 
@@ -14,6 +16,7 @@ from tts.models import AudioClip, EmotionPreset, PronunciationEntry, Voice
 
 LEXICON_VERSION_KEY = "tts:lexicon:version"
 _CLIP_SALT = "tts.clip-url"
+_CLIP_KEY_CHARS = 16
 
 _lexicon_lock = threading.Lock()
 _lexicon_cache: dict = {"version": None, "entries": {}}
@@ -55,10 +58,27 @@ def lexicon_current() -> dict[str, list[str]]:
     return entries
 
 
+# Expiry times of long-lived URLs are rounded up to this step, so a clip's URL is the same for
+# a while and signing it (HMAC + JSON + base64, the costly part of a message list with audio)
+# happens once per clip and step in a process, not once per message per request. A URL then
+# lives between its TTL and its TTL plus the step.
+URL_EXPIRY_STEP_SECONDS = 300
+_URL_MEMO_SIZE = 4096
+
+
 def clip_token(clip: AudioClip, *, ttl_seconds: int | None = None) -> str:
     ttl = ttl_seconds or settings.TTS_AUDIO_URL_TTL_SECONDS
-    payload = {"c": clip.pk, "k": clip.cache_key[:16], "x": int(time.time()) + ttl}
-    return signing.dumps(payload, salt=_CLIP_SALT)
+    expires = int(time.time()) + ttl
+    if ttl >= 4 * URL_EXPIRY_STEP_SECONDS:
+        expires = -(-expires // URL_EXPIRY_STEP_SECONDS) * URL_EXPIRY_STEP_SECONDS
+    return _signed(clip.pk, clip.cache_key[:_CLIP_KEY_CHARS], expires)
+
+
+@functools.lru_cache(maxsize=_URL_MEMO_SIZE)
+def _signed(clip_id: int, key_prefix: str, expires: int) -> str:
+    # Keyed by everything that goes into the token: a different clip, key or expiry signs anew.
+    # (SECRET_KEY does not change within a process.)
+    return signing.dumps({"c": clip_id, "k": key_prefix, "x": expires}, salt=_CLIP_SALT)
 
 
 def clip_from_token(token: str) -> AudioClip | None:
@@ -67,10 +87,17 @@ def clip_from_token(token: str) -> AudioClip | None:
         data = signing.loads(token, salt=_CLIP_SALT)
     except signing.BadSignature:
         return None
-    if not isinstance(data, dict) or int(data.get("x", 0)) < time.time():
+    if not isinstance(data, dict):
         return None
-    clip = AudioClip.objects.filter(pk=data.get("c")).first()
-    if clip is None or not clip.cache_key.startswith(str(data.get("k"))):
+    expires, clip_id, key = data.get("x"), data.get("c"), data.get("k")
+    if not isinstance(expires, int) or expires < time.time() or not isinstance(clip_id, int):
+        return None
+    # The whole 16-character key prefix, compared in constant time: an empty or short "k"
+    # would otherwise match every clip (startswith("")).
+    if not isinstance(key, str) or len(key) != _CLIP_KEY_CHARS:
+        return None
+    clip = AudioClip.objects.filter(pk=clip_id).first()
+    if clip is None or not hmac.compare_digest(clip.cache_key[:_CLIP_KEY_CHARS], key):
         return None
     return clip
 
@@ -78,4 +105,12 @@ def clip_from_token(token: str) -> AudioClip | None:
 def clip_url(clip: AudioClip, *, ttl_seconds: int | None = None) -> str:
     """An unguessable, expiring URL for the clip: the signed token names the clip and the
     expiry time, and the media view checks both. The media folder itself is never served."""
-    return reverse("tts-clip", kwargs={"token": clip_token(clip, ttl_seconds=ttl_seconds)})
+    return _clip_path_prefix() + clip_token(clip, ttl_seconds=ttl_seconds)
+
+
+@functools.cache
+def _clip_path_prefix() -> str:
+    # reverse() once per process; the token is the only variable part of the path.
+    path = reverse("tts-clip", kwargs={"token": "x"})
+    assert path.endswith("/x"), path  # the token is the last path segment
+    return path[:-1]

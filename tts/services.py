@@ -18,9 +18,24 @@ from django.utils import timezone
 
 from common.redaction import traceback_summary
 from tts.adapters import engine_version, get_engine
-from tts.engine import audio
+from tts.budgets import (
+    SpeechBudgetExceeded,
+    budget_subject,
+    clip_storage_enforce,
+    speech_budget_charge,
+    speech_slot,
+)
 from tts.engine.frontend import TextValidationError, lexicon_fingerprint, normalise_text
-from tts.engine.synthesizer import ControlError, Controls, EngineUnavailable, SpeechAudio
+from tts.engine.types import (
+    AUDIO_FORMATS,
+    CONTENT_TYPES,
+    MP3_BITRATE_KBPS,
+    SAMPLE_RATE,
+    ControlError,
+    Controls,
+    EngineUnavailable,
+    SpeechAudio,
+)
 from tts.models import (
     AudioClip,
     EmotionPreset,
@@ -70,6 +85,8 @@ class _Request:
     fmt: str
     lexicon: dict[str, list[str]]
     engine_version: str
+    # "" = the shared cache; "user:<id>" = one customer's own clips (see cache_scope_for).
+    scope: str = ""
 
     @property
     def lexicon_fingerprint(self) -> str:
@@ -85,6 +102,8 @@ class _Request:
                 "format": self.fmt,
                 "lexicon": self.lexicon_fingerprint,
                 "engine": self.engine_version,
+                # Only when set, so shared keys stay what they were.
+                **({"scope": self.scope} if self.scope else {}),
             },
             sort_keys=True,
             ensure_ascii=False,
@@ -106,6 +125,22 @@ def _lexicon_for(text: str) -> dict[str, list[str]]:
     return {word: pinyin for word, pinyin in lexicon_current().items() if word in text}
 
 
+def cache_scope_for(*, user, api_key_name: str = "") -> str:
+    """The clip cache a request may read and fill.
+
+    Staff, API keys and the platform itself (replies, precompute) share one cache. A customer's
+    own /api/tts/ requests get a cache of their own: with a shared one, sending the exact text an
+    agent spoke to someone else answered `hit` (and fast) - an oracle for other customers'
+    conversations (a card number, one digit at a time). Canned phrases lose nothing that matters:
+    a customer hears those through replies, which use the shared cache.
+    """
+    if api_key_name or user is None or not getattr(user, "is_authenticated", False):
+        return ""
+    if getattr(user, "is_staff", False):
+        return ""
+    return f"user:{user.pk}"
+
+
 def _build_request(
     *,
     text: str,
@@ -113,9 +148,10 @@ def _build_request(
     preset: EmotionPreset | None,
     controls: Controls | None,
     fmt: str,
+    scope: str = "",
 ) -> _Request:
-    if fmt not in audio.AUDIO_FORMATS:
-        raise SpeechTextRejected("invalid_format", f"format must be one of {audio.AUDIO_FORMATS}")
+    if fmt not in AUDIO_FORMATS:
+        raise SpeechTextRejected("invalid_format", f"format must be one of {AUDIO_FORMATS}")
     if not isinstance(text, str) or not text.strip():
         raise SpeechTextRejected("empty", "文本为空 / The text is empty.")
     if len(text) > settings.TTS_MAX_TEXT_CHARS:
@@ -127,6 +163,7 @@ def _build_request(
     except EngineUnavailable as exc:
         raise SpeechSynthesisFailed(f"engine unavailable: {exc}") from exc
     normalised = normalise_text(text).strip()
+    _check_clip_size(normalised, fmt)
     return _Request(
         text=normalised,
         voice=voice or voice_default(),
@@ -135,7 +172,27 @@ def _build_request(
         fmt=fmt,
         lexicon=_lexicon_for(normalised),
         engine_version=version,
+        scope=scope,
     )
+
+
+# Bytes per second of audio by format (24 kHz mono: 16-bit WAV/PCM, 64 kbps MP3).
+_BYTES_PER_SECOND = {"wav": 48000, "pcm": 48000, "mp3": MP3_BITRATE_KBPS * 125}
+# Faster than the voice really speaks (about 5 characters a second after normalisation), so the
+# estimate errs towards short and only clearly oversized clips are refused.
+_CHARS_PER_SECOND_FAST = 6.0
+
+
+def _check_clip_size(normalised: str, fmt: str) -> None:
+    """WAV size sanity: refuse before any CPU is spent a clip that would be larger than
+    TTS_MAX_CLIP_BYTES (2,000 digits as WAV was 19 MB)."""
+    estimate = len(normalised) / _CHARS_PER_SECOND_FAST * _BYTES_PER_SECOND.get(fmt, 48000)
+    if estimate > settings.TTS_MAX_CLIP_BYTES:
+        raise SpeechTextRejected(
+            "audio_too_large",
+            "语音过长，请缩短文本或改用 mp3 / The audio would be too large: shorten the text "
+            "or use mp3.",
+        )
 
 
 def _engine():
@@ -203,8 +260,16 @@ def _clip_lookup(cache_key: str) -> AudioClip | None:
     return clip
 
 
+def _encoders():
+    # numpy, scipy and the MP3 encoder load only where audio is encoded (a cache miss, a
+    # stream): a web process serving cached clips never needs them.
+    from tts.engine import audio
+
+    return audio
+
+
 def _clip_store(request: _Request, speech: SpeechAudio) -> AudioClip:
-    data = audio.encode(speech.samples, sample_rate=speech.sample_rate, fmt=request.fmt)
+    data = _encoders().encode(speech.samples, sample_rate=speech.sample_rate, fmt=request.fmt)
     key = request.cache_key
     clip = AudioClip(
         cache_key=key,
@@ -218,6 +283,7 @@ def _clip_store(request: _Request, speech: SpeechAudio) -> AudioClip:
         sample_rate=speech.sample_rate,
         duration_ms=speech.duration_ms,
         size_bytes=len(data),
+        scope=request.scope,
     )
     clip.file.save(f"{key[:2]}/{key}.{request.fmt}", ContentFile(data), save=False)
     try:
@@ -241,8 +307,10 @@ def speech_clip_get_or_create(
     user=None,
     client_ip: str | None = None,
     api_key_name: str = "",
+    cache_scope: str = "",
 ) -> SpeechResult:
-    """Serve a clip from the cache or synthesise it. Every call lands in the audit trail."""
+    """Serve a clip from the cache or synthesise it. Every call lands in the audit trail.
+    `cache_scope` (see cache_scope_for) keeps a customer's clips out of the shared cache."""
     started = time.perf_counter()
     fmt = fmt or settings.TTS_CLIP_FORMAT
     audit = dict(
@@ -255,15 +323,30 @@ def speech_clip_get_or_create(
     )
     request = None
     try:
-        request = _build_request(text=text, voice=voice, preset=preset, controls=controls, fmt=fmt)
+        request = _build_request(
+            text=text, voice=voice, preset=preset, controls=controls, fmt=fmt, scope=cache_scope
+        )
         clip = _clip_lookup(request.cache_key)
         if clip is not None:
             _record(**audit, request=request, status=SynthesisStatus.OK, cache_hit=True, clip=clip)
             return SpeechResult(clip, cache_hit=True)
-        speech = _engine().synthesize(
-            text, controls=request.controls, lexicon=request.lexicon or None
+        # Only work counts: a cache hit above is free. Platform work (replies, precompute) is
+        # staff-initiated and bounded elsewhere; requests from users and API keys are budgeted.
+        subject = (
+            budget_subject(user=user, api_key_name=api_key_name)
+            if source in (SynthesisSource.API,)
+            else ""
         )
+        with speech_slot(subject=subject):
+            speech_budget_charge(subject=subject, chars=len(request.text))
+            speech = _engine().synthesize(
+                text, controls=request.controls, lexicon=request.lexicon or None
+            )
         clip = _clip_store(request, speech)
+        clip_storage_enforce(scope=request.scope)
+    except SpeechBudgetExceeded as exc:
+        _record(**audit, request=request, status=SynthesisStatus.REJECTED, error=exc.code)
+        raise
     except SpeechTextRejected as exc:
         _record(**audit, request=request, status=SynthesisStatus.REJECTED, error=exc.code)
         raise
@@ -401,12 +484,14 @@ class SpeechStream:
         self.audit = audit
         self.chunk_count = 0
         self.samples = 0
-        self.sample_rate = audio.SAMPLE_RATE
+        self.sample_rate = SAMPLE_RATE
         self.first_chunk_ms: int | None = None
 
     @property
     def content_type(self) -> str:
-        return audio.StreamEncoder(self.request.fmt, sample_rate=self.sample_rate).content_type
+        if self.request.fmt == "pcm":
+            return f"audio/L16;rate={self.sample_rate};channels=1;endianness=little-endian"
+        return CONTENT_TYPES[self.request.fmt]
 
     @property
     def duration_ms(self) -> int:
@@ -418,7 +503,7 @@ class SpeechStream:
         try:
             engine = get_engine()
             self.sample_rate = engine.sample_rate
-            encoder = audio.StreamEncoder(self.request.fmt, sample_rate=engine.sample_rate)
+            encoder = _encoders().StreamEncoder(self.request.fmt, sample_rate=engine.sample_rate)
             pieces = engine.stream(
                 self.text, controls=self.request.controls, lexicon=self.request.lexicon or None
             )

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts.tests.factories import CustomerFactory
 from dialogs.consumers import ChatConsumer
-from dialogs.events import _send
+from dialogs.events import conversation_events_send_now
 from dialogs.models import Message, SenderKind
 from dialogs.services.messages import customer_message_create
 
@@ -146,13 +146,20 @@ async def _connect(user, conversation_id):
     return communicator, connected, code
 
 
+async def _close_code(communicator) -> int | None:
+    message = await communicator.receive_output(5)
+    return message.get("code") if message["type"] == "websocket.close" else None
+
+
 def test_socket_refuses_anonymous_and_other_customers(conversation):
+    # Refusals are accepted and then closed with the code (a close before the handshake is a
+    # bare HTTP 403 to a browser, which loses the reason).
     async def run():
-        _, connected, code = await _connect(AnonymousUser(), conversation.pk)
-        assert (connected, code) == (False, 4401)
+        comm, connected, _ = await _connect(AnonymousUser(), conversation.pk)
+        assert connected and await _close_code(comm) == 4401
         stranger = await _user(CustomerFactory)
-        _, connected, code = await _connect(stranger, conversation.pk)
-        assert (connected, code) == (False, 4403)
+        comm, connected, _ = await _connect(stranger, conversation.pk)
+        assert connected and await _close_code(comm) == 4403
 
     async_to_sync(run)()
 
@@ -173,7 +180,7 @@ def test_socket_forwards_conversation_events_to_staff_and_the_owner(conversation
             from channels.db import database_sync_to_async
 
             event = {"type": "message.created", "message": {"id": 1, "text": "你好"}}
-            await database_sync_to_async(_send)(conversation.pk, event)
+            await database_sync_to_async(conversation_events_send_now)([(conversation.pk, event)])
             assert await communicator.receive_json_from(timeout=3) == event
             await communicator.disconnect()
 
