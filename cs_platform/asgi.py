@@ -4,14 +4,19 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from common.startup import exit_on_error, startup_check
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cs_platform.settings")
-django_asgi_app = get_asgi_application()  # must run before importing consumers
+# A bad configuration stops the web process here with one line (storage, broker, settings).
+with exit_on_error("web"):
+    django_asgi_app = get_asgi_application()  # must run before importing consumers
+    startup_check()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
 
-from accounts.ws_auth import JWTAuthMiddleware  # noqa: E402
-from cs_platform.routing import websocket_urlpatterns  # noqa: E402
+from accounts.ws_auth import JWTAuthMiddleware
+from cs_platform.routing import websocket_urlpatterns
 
 application = ProtocolTypeRouter(
     {

@@ -3,8 +3,11 @@
 from .base import REDIS_URL
 from .env import env, env_bool
 
+# The broker defaults to Redis; CELERY_BROKER_URL may name RabbitMQ instead
+# (amqp://user:pass@host:5672/vhost), which the seed design names. Redis stays required for
+# the cache, rate limits and the channel layer either way.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 if REDIS_URL:
-    CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
     CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
     CHANNEL_LAYERS = {
         "default": {
@@ -14,8 +17,9 @@ if REDIS_URL:
     }
 else:
     # Embedded mode (`make run`): no broker, tasks run in-process right after commit.
-    CELERY_BROKER_URL = "memory://"
-    CELERY_TASK_ALWAYS_EAGER = True
+    CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://" or env_bool(
+        "CELERY_TASK_ALWAYS_EAGER", False
+    )
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 CELERY_TASK_EAGER_PROPAGATES = False
