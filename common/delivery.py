@@ -42,18 +42,18 @@ def stored_file_response(
 ) -> HttpResponse:
     storage = storage or default_storage
     mode = settings.AUDIO_DELIVERY
+    # Checked first, in every mode: neither Nginx nor the client can tell us afterwards, and an
+    # S3 file opens lazily (a missing object would fail mid-response).
+    if not storage.exists(name):
+        raise FileNotFoundError(name)
     if mode == "app":
         response: HttpResponse = FileResponse(storage.open(name, "rb"), content_type=content_type)
+    elif mode == "redirect":
+        response = HttpResponseRedirect(_object_url(storage, name))
+        max_age = 0  # the presigned URL expires; never cache the redirect
     else:
-        # Checked here because neither Nginx nor the client can tell us afterwards.
-        if not storage.exists(name):
-            raise FileNotFoundError(name)
-        if mode == "redirect":
-            response = HttpResponseRedirect(_object_url(storage, name))
-            max_age = 0  # the presigned URL expires; never cache the redirect
-        else:
-            response = HttpResponse(content_type=content_type)
-            response["X-Accel-Redirect"] = _accel_target(storage, name)
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = _accel_target(storage, name)
     response["Cache-Control"] = f"private, max-age={max_age}"
     response["X-Content-Type-Options"] = "nosniff"
     return response

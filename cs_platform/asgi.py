@@ -8,9 +8,10 @@ from common.startup import exit_on_error, startup_check
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cs_platform.settings")
 # A bad configuration stops the web process here with one line (storage, broker, settings).
+# Checks first: they need only the settings, and fail before any app code is loaded.
 with exit_on_error("web"):
-    django_asgi_app = get_asgi_application()  # must run before importing consumers
     startup_check()
+    django_asgi_app = get_asgi_application()  # must run before importing consumers
 
 from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator

@@ -8,7 +8,7 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 ACCESS_KEY = "test-access-key"
-SECRET_KEY = "test-secret-key"  # noqa: S105 - moto accepts any key
+SECRET_KEY = "test-secret-key"
 REGION = "us-east-1"
 
 
