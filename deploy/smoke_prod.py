@@ -152,11 +152,25 @@ class Processes:
         self.running.append((name, process, log))
         return process
 
-    def start_unit(self, name: str, unit: Path, instance: str = "") -> subprocess.Popen:
-        *pre, main = unit_commands(unit, instance)
-        for command in pre:
-            self.run(command, f"{unit.name} ExecStartPre")
-        return self.start(name, main)
+    def start_units(self, units: list[tuple[str, Path, str]]) -> list[subprocess.Popen]:
+        """Each unit's ExecStartPre (all units at once, like systemd), then its ExecStart."""
+        pres = [
+            (
+                unit,
+                subprocess.Popen(
+                    command, cwd=ROOT, env=self.env, stderr=subprocess.PIPE, text=True
+                ),
+            )
+            for _name, unit, instance in units
+            for command in unit_commands(unit, instance)[:-1]
+        ]
+        for unit, process in pres:
+            _out, err = process.communicate()
+            if process.returncode:
+                raise SmokeFailed(f"{unit.name} ExecStartPre failed: {err.strip()[-800:]}")
+        return [
+            self.start(name, unit_commands(unit, instance)[-1]) for name, unit, instance in units
+        ]
 
     def stop_all(self) -> None:
         for _name, process, log in reversed(self.running):
@@ -222,7 +236,9 @@ def main() -> int:
             f"folder {folder}; database {urlsplit(db_url).path[1:]}; ports {http_port}/{https_port}/{web_port}"
         )
         procs.run([python, "manage.py", "migrate", "--noinput", "-v0"], "migrate")
+        say("migrated")
         procs.run([python, "manage.py", "collectstatic", "--noinput", "-v0"], "collectstatic")
+        say("static files collected")
 
         cert, key = make_certificate(folder)
         procs.run(
@@ -234,15 +250,20 @@ def main() -> int:
             "render",
         )  # fmt: skip
         rendered = folder / "deploy"
+        say("recipe rendered")
         nginx_conf = rendered / "nginx.conf"
         procs.run([NGINX, "-t", "-q", "-p", str(rendered), "-c", str(nginx_conf)], "nginx -t")
         nginx = procs.start(
             "nginx", [NGINX, "-p", str(rendered), "-c", str(nginx_conf), "-g", "daemon off;"]
         )
         units = rendered / "systemd"
-        web = procs.start_unit("web", units / "cs-web.service")
-        worker = procs.start_unit("worker-tts", units / "cs-worker@.service", "tts")
-        beat = procs.start_unit("beat", units / "cs-beat.service")
+        web, worker, beat = procs.start_units(
+            [
+                ("web", units / "cs-web.service", ""),
+                ("worker-tts", units / "cs-worker@.service", "tts"),
+                ("beat", units / "cs-beat.service", ""),
+            ]
+        )
         watched = [("nginx", nginx), ("web", web), ("worker", worker), ("beat", beat)]
         say("nginx, web, worker (tts) and beat started from the rendered units")
 
