@@ -14,16 +14,14 @@ with exit_on_error("web"):
     django_asgi_app = get_asgi_application()  # must run before importing consumers
 
 from channels.routing import ProtocolTypeRouter, URLRouter
-from channels.security.websocket import AllowedHostsOriginValidator
 
-from accounts.ws_auth import JWTAuthMiddleware
+from accounts.ws_auth import JWTAuthMiddleware, OriginCheckUnlessToken
 from cs_platform.routing import websocket_urlpatterns
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            JWTAuthMiddleware(URLRouter(websocket_urlpatterns))
-        ),
+        # Cookie sockets must come from our hosts; JWT sockets (the mini-program) need not.
+        "websocket": OriginCheckUnlessToken(JWTAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
