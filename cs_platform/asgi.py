@@ -16,12 +16,15 @@ with exit_on_error("web"):
 from channels.routing import ProtocolTypeRouter, URLRouter
 
 from accounts.ws_auth import JWTAuthMiddleware, OriginCheckUnlessToken
+from common.body_limits import BodyLimitMiddleware
 from cs_platform.routing import websocket_urlpatterns
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
-        # Cookie sockets must come from our hosts; JWT sockets (the mini-program) need not.
+        # Body limits and read timeouts before Django reads (and spools) anything.
+        "http": BodyLimitMiddleware(django_asgi_app),
+        # Cookie sockets must come from our own origin (scheme, host and port), refused with
+        # 4403; JWT sockets (the mini-program) need not.
         "websocket": OriginCheckUnlessToken(JWTAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )

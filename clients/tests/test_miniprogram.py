@@ -24,7 +24,6 @@ from accounts.models import Role
 from accounts.services import staff_user_set_role
 from accounts.tests.factories import AgentFactory
 from accounts.tests.wechat_server import FakeWeChatServer
-from dialogs.tests import test_browser
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -34,7 +33,23 @@ AGENT_PASSWORD = "pw-123456!"  # AgentFactory's password
 # The chat rate limit in the server under test: low enough for the 429 test to reach quickly.
 CHAT_RATE_LIMIT = "12/m"
 
-_reseed_after_flush = test_browser._reseed_after_flush
+
+@pytest.fixture(scope="module", autouse=True)
+def _reseed_after_flush(django_db_blocker):
+    """Transactional tests end with a flush of the shared test database; put the seed rows
+    (presets, intents, phrases, groups) back for the tests that run after this module."""
+    yield
+    import importlib
+
+    from django.apps import apps
+
+    from conftest import SEEDS
+
+    with django_db_blocker.unblock():
+        for module, function in SEEDS:
+            getattr(importlib.import_module(module), function)(apps, None)
+
+
 # uvicorn imports Django, the TTS app and Channels: on a busy CI machine that takes a while.
 SERVER_START_SECONDS = 120
 

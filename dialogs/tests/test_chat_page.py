@@ -38,3 +38,5 @@ def test_the_page_offers_the_dev_login_when_enabled(client, settings):
     assert "以演示客户身份登录" in page
     assert 'id="dev-login-disabled"' not in page
     assert '"devLoginUrl": "/api/auth/dev-login/"' in page
+    # Strings the script fills in are translated with their placeholders intact.
+    assert "{name} 正在为您服务" in page and "正在排队 · 前面还有 {n} 位" in page

@@ -42,6 +42,7 @@ def test_the_console_page_is_a_shell_that_reads_no_conversations(
         page = client.get(reverse("console:index")).content.decode()
     assert "客服工作台" in page and "认领" in page and "快捷短语" in page  # Chinese by default
     assert '"conversationsUrl": "/api/agent/conversations/"' in page
+    assert "接待：{name}" in page and "已等待 {t}" in page  # placeholders survive translation
     assert '"initialConversation": null' in page
     assert "onclick" not in page and "onsubmit" not in page  # no inline handlers (CSP)
 
@@ -144,13 +145,20 @@ async def _connect(user, conversation_id):
     return communicator, connected, code
 
 
+async def _close_code(communicator) -> int | None:
+    message = await communicator.receive_output(5)
+    return message.get("code") if message["type"] == "websocket.close" else None
+
+
 def test_socket_refuses_anonymous_and_other_customers(conversation):
+    # Refusals are accepted and then closed with the code (a close before the handshake is a
+    # bare HTTP 403 to a browser, which loses the reason).
     async def run():
-        _, connected, code = await _connect(AnonymousUser(), conversation.pk)
-        assert (connected, code) == (False, 4401)
+        comm, connected, _ = await _connect(AnonymousUser(), conversation.pk)
+        assert connected and await _close_code(comm) == 4401
         stranger = await _user(CustomerFactory)
-        _, connected, code = await _connect(stranger, conversation.pk)
-        assert (connected, code) == (False, 4403)
+        comm, connected, _ = await _connect(stranger, conversation.pk)
+        assert connected and await _close_code(comm) == 4403
 
     async_to_sync(run)()
 

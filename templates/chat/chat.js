@@ -48,7 +48,7 @@
   let csatRating = 0;
 
   function fmt(template, values) {
-    return template.replace(/%\((\w+)\)s/g, function (_, key) { return values[key]; });
+    return template.replace(/\{(\w+)\}/g, function (_, key) { return values[key]; });
   }
 
   function setStatus(state, text) {

@@ -43,7 +43,7 @@
   };
 
   function fmt(template, values) {
-    return template.replace(/%\((\w+)\)s/g, function (_, key) { return values[key]; });
+    return template.replace(/\{(\w+)\}/g, function (_, key) { return values[key]; });
   }
 
   async function http(url, options) {
