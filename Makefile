@@ -45,6 +45,7 @@ services:
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports  # the layering contracts in pyproject.toml (docs/architecture.md)
 
 format: install-dev
 	$(VENV)/bin/ruff format .

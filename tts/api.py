@@ -18,8 +18,9 @@ from common.errors import ServiceUnavailable, error_body
 from common.net import request_ip
 from common.tasks import task_enqueue
 from tts import selectors, services
-from tts.engine.audio import AUDIO_FORMATS, CONTENT_TYPES
-from tts.models import PITCH_RANGE, SPEED_RANGE, EmotionPreset, SynthesisSource, Voice
+from tts.engine.types import AUDIO_FORMATS, CONTENT_TYPES
+from tts.fields import SpeechTextField, control_field
+from tts.models import EmotionPreset, SynthesisSource, Voice
 
 client_ip = request_ip  # proxy-aware, shared with API-key allowlists
 
@@ -64,19 +65,15 @@ def audio_response(
 
 
 class SpeechInputSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=2000, trim_whitespace=False)
+    text = SpeechTextField()
     voice = serializers.SlugRelatedField(
         slug_field="engine_voice_id", queryset=Voice.objects.filter(is_active=True), required=False
     )
     emotion = serializers.SlugRelatedField(
         slug_field="name", queryset=EmotionPreset.objects.all(), required=False
     )
-    speed = serializers.FloatField(
-        min_value=SPEED_RANGE[0], max_value=SPEED_RANGE[1], required=False
-    )
-    pitch = serializers.FloatField(
-        min_value=PITCH_RANGE[0], max_value=PITCH_RANGE[1], required=False
-    )
+    speed = control_field("speed", required=False)
+    pitch = control_field("pitch", required=False)
     format = serializers.ChoiceField(choices=AUDIO_FORMATS, default="mp3")
     encoding = serializers.ChoiceField(choices=["binary", "base64"], default="binary")
 

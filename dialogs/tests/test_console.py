@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts.tests.factories import CustomerFactory
 from dialogs.consumers import ChatConsumer
-from dialogs.events import _send
+from dialogs.events import conversation_events_send_now
 from dialogs.models import Message, SenderKind
 from dialogs.services.messages import customer_message_create
 
@@ -179,7 +179,7 @@ def test_socket_forwards_conversation_events_to_staff_and_the_owner(conversation
             from channels.db import database_sync_to_async
 
             event = {"type": "message.created", "message": {"id": 1, "text": "你好"}}
-            await database_sync_to_async(_send)(conversation.pk, event)
+            await database_sync_to_async(conversation_events_send_now)([(conversation.pk, event)])
             assert await communicator.receive_json_from(timeout=3) == event
             await communicator.disconnect()
 

@@ -20,11 +20,6 @@ pytestmark = pytest.mark.django_db
 TEXT = "您好，欢迎致电客服中心。"
 
 
-@pytest.fixture
-def calm():
-    return EmotionPreset.objects.get(name="calm")
-
-
 def test_a_miss_synthesises_and_a_second_call_is_a_hit(engine, calm):
     first = services.speech_clip_get_or_create(text=TEXT, preset=calm, source="api")
     second = services.speech_clip_get_or_create(text=TEXT, preset=calm, source="api")
