@@ -1,7 +1,10 @@
 """The chat HTTP API: customers (mini-program, web chat page) and agents (integrations).
 
-Thin views: validate -> one service or selector -> serialize. Errors use the one envelope
-(`common.errors`); lists use cursor pagination.
+Thin views: validate -> one service or selector -> the payload builders of `dialogs.payloads`.
+The output serializers (generated from the same payload types) are named in `extend_schema`
+for the OpenAPI schema only: answering through them would deep-copy their fields on every
+request for the very same dict. Errors use the one envelope (`common.errors`); lists use
+cursor pagination.
 """
 
 from django.conf import settings
@@ -21,6 +24,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from common.pagination import DefaultCursorPagination
 from tts.admin import preview_response
+from tts.fields import SpeechTextField
 from tts.models import EmotionPreset
 
 from .models import (
@@ -31,6 +35,7 @@ from .models import (
     HandoffReason,
     Presence,
 )
+from .payloads import conversation_payload, message_payload
 from .selectors import workflow as workflow_reads
 from .selectors.conversations import (
     conversation_get_for_customer,
@@ -106,10 +111,10 @@ def _message_id_param(request, name: str) -> int | None:
     return value
 
 
-def _paginated(view: APIView, request, queryset, serializer_class, pagination_class):
+def _paginated(view: APIView, request, queryset, build, pagination_class):
     paginator = pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+    return paginator.get_paginated_response([build(item) for item in page])
 
 
 # --- customers --------------------------------------------------------------------------------
@@ -130,7 +135,7 @@ class ConversationListCreateApi(APIView):
     def get(self, request):
         conversations = conversations_for_customer(customer=request.user)
         return _paginated(
-            self, request, conversations, ConversationOutputSerializer, DefaultCursorPagination
+            self, request, conversations, conversation_payload, DefaultCursorPagination
         )
 
     @extend_schema(
@@ -142,7 +147,7 @@ class ConversationListCreateApi(APIView):
     def post(self, request):
         conversation, created = conversation_resume_or_create(customer=request.user)
         return Response(
-            ConversationOutputSerializer(conversation).data,
+            conversation_payload(conversation),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -155,7 +160,7 @@ class ConversationDetailApi(APIView):
         conversation = conversation_get_for_customer(
             user=request.user, conversation_id=conversation_id
         )
-        return Response(ConversationOutputSerializer(conversation).data)
+        return Response(conversation_payload(conversation))
 
 
 @method_decorator(
@@ -213,9 +218,7 @@ class ConversationMessagesApi(APIView):
         after = _message_id_param(request, "after") or 0
         messages = conversation_messages(conversation=conversation, after_id=after)
         if before is None:
-            return _paginated(
-                self, request, messages, MessageOutputSerializer, MessageCursorPagination
-            )
+            return _paginated(self, request, messages, message_payload, MessageCursorPagination)
         # Scroll-back: the page just before `before`, oldest first inside the page.
         try:
             size = int(request.query_params.get("page_size") or SCROLLBACK_PAGE_DEFAULT)
@@ -230,7 +233,7 @@ class ConversationMessagesApi(APIView):
                 "next": None,
                 "previous": None,
                 "has_more": has_more,
-                "results": MessageOutputSerializer(page, many=True).data,
+                "results": [message_payload(message) for message in page],
             }
         )
 
@@ -253,9 +256,10 @@ class ConversationMessagesApi(APIView):
             text=serializer.validated_data["text"],
             client_id=serializer.validated_data.get("client_id", ""),
         )
-        data = MessagePostOutputSerializer(
-            {"message": result.message, "bot_reply": result.bot_reply}
-        ).data
+        data = {
+            "message": message_payload(result.message),
+            "bot_reply": message_payload(result.bot_reply) if result.bot_reply else None,
+        }
         return Response(data, status=status.HTTP_201_CREATED if result.created else 200)
 
 
@@ -317,9 +321,7 @@ class AgentConversationListApi(APIView):
         conversations = workflow_reads.conversations_for_agents(
             user=request.user, view=view, status=data.get("status"), priority=data.get("priority")
         )
-        return _paginated(
-            self, request, conversations, ConversationOutputSerializer, QueuePagination
-        )
+        return _paginated(self, request, conversations, conversation_payload, QueuePagination)
 
 
 class AgentConversationDetailApi(APIView):
@@ -331,7 +333,7 @@ class AgentConversationDetailApi(APIView):
     )
     def get(self, request, conversation_id: int):
         conversation = workflow_reads.conversation_get_for_agent(conversation_id=conversation_id)
-        return Response(ConversationOutputSerializer(conversation).data)
+        return Response(conversation_payload(conversation))
 
 
 class AgentConversationReadApi(APIView):
@@ -347,12 +349,12 @@ class AgentConversationReadApi(APIView):
         conversation = _agent_conversation(request, conversation_id)
         conversation_mark_read(conversation=conversation)
         conversation = workflow_reads.conversation_get_for_agent(conversation_id=conversation_id)
-        return Response(ConversationOutputSerializer(conversation).data)
+        return Response(conversation_payload(conversation))
 
 
 def _conversation_response(conversation_id: int) -> Response:
     conversation = workflow_reads.conversation_get_for_agent(conversation_id=conversation_id)
-    return Response(ConversationOutputSerializer(conversation).data)
+    return Response(conversation_payload(conversation))
 
 
 def _agent_by_id(agent_id: int) -> User:
@@ -475,7 +477,7 @@ class AgentConversationReplyApi(WorkflowApiView):
     permission_classes = [IsAuthenticated, IsAgent]
 
     class AgentReplyInputSerializer(serializers.Serializer):
-        text = serializers.CharField(required=False, allow_blank=True)
+        text = SpeechTextField(required=False, allow_blank=True, help_text="Spoken after commit.")
         short_code = serializers.CharField(
             required=False, allow_blank=True, help_text="A canned phrase's short code."
         )
@@ -509,7 +511,7 @@ class AgentConversationReplyApi(WorkflowApiView):
             short_code=data.get("short_code", "").strip(),
             emotion=data.get("emotion"),
         )
-        return Response(MessageOutputSerializer(message).data, status=status.HTTP_201_CREATED)
+        return Response(message_payload(message), status=status.HTTP_201_CREATED)
 
 
 class AgentCustomerPanelApi(APIView):
@@ -663,7 +665,7 @@ class ConversationHandoffApi(WorkflowApiView):
         conversation = conversation_get_for_customer(
             user=request.user, conversation_id=conversation_id
         )
-        return Response(ConversationOutputSerializer(conversation).data)
+        return Response(conversation_payload(conversation))
 
 
 class ConversationCsatApi(WorkflowApiView):

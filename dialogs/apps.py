@@ -10,6 +10,8 @@ class DialogsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
+        from dialogs import signals  # noqa: F401
+
         from .models import BusinessHours, Holiday
         from .selectors.workflow import schedule_forget
 

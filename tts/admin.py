@@ -4,7 +4,7 @@ import csv
 import datetime
 from collections.abc import Iterable
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.db import connection
@@ -341,20 +341,6 @@ class EmotionPresetAdmin(SimpleHistoryAdmin):
             return "-"
         return audio_player(reverse("admin:tts_emotionpreset_preview", args=[obj.pk]))
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if change and {"speed", "pitch", "energy", "pause"} & set(form.changed_data):
-            # The admin is where the tts and dialogs apps meet: a preset edit re-renders the
-            # phrases spoken in it (old clips are never served: their cache key changed).
-            from dialogs.services.phrases import preset_changed
-
-            queued = preset_changed(preset=obj)
-            if queued:
-                messages.info(
-                    request,
-                    _("Re-rendering %(n)d phrase(s) in the background.") % {"n": len(queued)},
-                )
-
 
 LEXICON_SAMPLE = "这个词读作{word}。"
 
@@ -389,19 +375,6 @@ class PronunciationEntryAdmin(SimpleHistoryAdmin):
         if obj.pk is None:
             return _("Save the entry to hear a sample sentence.")
         return audio_player(reverse("admin:tts_pronunciationentry_preview", args=[obj.pk]))
-
-    def save_model(self, request, obj, form, change):
-        old_word = form.initial.get("word", "") if change else ""
-        super().save_model(request, obj, form, change)
-        from dialogs.services.phrases import lexicon_entry_changed
-
-        lexicon_entry_changed(entry=obj, old_word=old_word)
-
-    def delete_model(self, request, obj):
-        from dialogs.services.phrases import lexicon_entry_changed
-
-        super().delete_model(request, obj)
-        lexicon_entry_changed(entry=obj)
 
 
 # --- clip cache and audit ---------------------------------------------------------------------

@@ -31,6 +31,14 @@ from .phrases import phrase_text_render
 from .voicing import message_voice_queue
 
 CLIENT_ID_MAX = 64
+# The relations a new message is handed as objects the caller already holds: validating them
+# again (`full_clean` runs one existence query per foreign key) would only repeat the read.
+# The client_id uniqueness is checked under the conversation lock (`customer_message_post`)
+# and enforced by the database constraint.
+_TRUSTED_RELATIONS = ["conversation", "author", "intent", "emotion", "canned_phrase", "audio_clip"]
+# Inside a post, the reply flow runs in the post's one transaction: the public entry points
+# open it (a savepoint when the caller already has one), the steps below them do not, since a
+# savepoint per nested call costs two statements and any error aborts the whole post anyway.
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,9 @@ def _message_store(
         audio_status=AudioStatus.PENDING if voiced else AudioStatus.NONE,
         client_id=client_id,
     )
-    message.full_clean()
+    message.full_clean(
+        exclude=_TRUSTED_RELATIONS, validate_unique=False, validate_constraints=False
+    )
     message.save()
     conversation.last_message = message
     conversation.last_message_at = message.created_at
@@ -123,6 +133,14 @@ def customer_message_create(
     """Store the customer's message, classify it, and route it: to the agent serving (or the
     queue), to a human when asked for or when the intent needs one, else to the bot; what no
     canned phrase answers goes to a human too (`services.workflow`)."""
+    return _customer_message_store(
+        conversation=conversation, author=author, text=text, client_id=client_id
+    )[0]
+
+
+def _customer_message_store(
+    *, conversation: Conversation, author: User, text: str, client_id: str
+) -> tuple[Message, Message | None]:
     text, client_id = _clean_customer_input(text, client_id)
     if conversation.status == ConversationStatus.RESOLVED:
         conversation.status = ConversationStatus.OPEN  # the customer came back
@@ -137,14 +155,21 @@ def customer_message_create(
         intent=intent,
         client_id=client_id,
     )
+    served = conversation.assigned_agent_id is not None or (
+        conversation.status == ConversationStatus.WAITING
+    )
     if workflow.customer_message_received(conversation=conversation, message=message):
-        return message  # a human has it (queued or serving): the bot stays quiet
+        # A human has it, so the bot stays quiet; handed off just now, the acknowledgement (or
+        # the out-of-hours notice) is the reply. Looked up only then: handoffs are rare.
+        return message, None if served else bot_reply_after(message=message)
     phrase = phrase_match_for_text(text=text)
+    bot_reply = None
     if phrase is not None:
-        bot_reply_create(conversation=conversation, phrase=phrase, intent=intent)
+        bot_reply = bot_reply_create(conversation=conversation, phrase=phrase, intent=intent)
     else:
         workflow.message_unanswered(conversation=conversation, message=message)
-    return message
+        bot_reply = bot_reply_after(message=message)  # the handoff's acknowledgement, if sent
+    return message, bot_reply
 
 
 @transaction.atomic
@@ -169,13 +194,13 @@ def customer_message_post(
         existing = message_with_client_id(conversation=conversation, client_id=client_id)
         if existing is not None:
             return CustomerPostResult(existing, bot_reply_after(message=existing), created=False)
-    message = customer_message_create(
+    message, bot_reply = _customer_message_store(
         conversation=conversation, author=author, text=text, client_id=client_id
     )
-    return CustomerPostResult(message, bot_reply_after(message=message), created=True)
+    return CustomerPostResult(message, bot_reply, created=True)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def bot_reply_create(
     *, conversation: Conversation, phrase: CannedPhrase, intent: Intent | None
 ) -> Message:
