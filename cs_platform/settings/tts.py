@@ -13,4 +13,10 @@ TTS_NUM_THREADS = env.int("TTS_NUM_THREADS", default=0) or None
 TTS_CLIP_FORMAT = env.str("TTS_CLIP_FORMAT", default="mp3")
 TTS_AUDIO_URL_TTL_SECONDS = env.int("TTS_AUDIO_URL_TTL_SECONDS", default=3600)
 TTS_RATE_LIMIT = env.str("TTS_RATE_LIMIT", default="10/m")
-READINESS_EXTRA_CHECKS = {"tts": "tts.adapters.engine_status"}
+READINESS_EXTRA_CHECKS = {
+    "tts": "tts.adapters.engine_status",
+    "remote_engines": "tts.engines.remote_engines_status",
+}
+# Remote voices: failures in a row before the breaker opens, and seconds before it probes.
+TTS_REMOTE_BREAKER_FAILURES = env.int("TTS_REMOTE_BREAKER_FAILURES", default=3)
+TTS_REMOTE_BREAKER_COOLDOWN_S = env.float("TTS_REMOTE_BREAKER_COOLDOWN_S", default=30.0)
