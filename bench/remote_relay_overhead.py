@@ -17,8 +17,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tts.remote import RemoteVoice, synthesize  # noqa: E402
-from tts.tests.remote.fake_engines import FakeEngine  # noqa: E402
+from tts.remote import RemoteVoice, synthesize
+from tts.tests.remote.fake_engines import FakeEngine
 
 
 def _median_ms(fn, n: int) -> float:

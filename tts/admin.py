@@ -3,16 +3,14 @@
 import csv
 from collections.abc import Iterable
 
+from django import forms
 from django.contrib import admin, messages
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
-
-from django import forms
-from django.shortcuts import redirect
 
 from .models import (
     AudioClip,
@@ -203,7 +201,22 @@ class RemoteVoiceSettingsForm(forms.ModelForm):
 
     class Meta:
         model = RemoteVoiceSettings
-        exclude = ["prompt_audio", "calls", "errors", "last_latency_ms", "last_error"]
+        fields = [
+            "engine",
+            "base_url",
+            "api_key",
+            "timeout_s",
+            "max_concurrency",
+            "speaker",
+            "sample_rate",
+            "mode",
+            "model_name",
+            "prompt_upload",
+            "prompt_text",
+            "prompt_prefix",
+            "emotion_map",
+            "fallback_to_baker",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

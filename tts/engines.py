@@ -122,7 +122,11 @@ def _slot(cfg: RemoteVoiceSettings):
     ttl = int(cfg.timeout_s * 2) + 5  # a crashed worker's slot frees itself
     while True:
         cache.add(key, 0, ttl)
-        if cache.incr(key) <= max(1, cfg.max_concurrency):
+        try:
+            taken = cache.incr(key)
+        except ValueError:  # expired between add and incr: try again
+            continue
+        if taken <= max(1, cfg.max_concurrency):
             break
         cache.decr(key)
         if time.monotonic() > deadline:
@@ -184,7 +188,9 @@ def remote_speak(cfg: RemoteVoiceSettings, plan: RemotePlan, text: str) -> Speec
 
 
 def remote_stream_chunks(cfg: RemoteVoiceSettings, plan: RemotePlan, text: str):
-    """Chunks of float32 samples at 24 kHz as the engine sends them (CosyVoice: as produced)."""
+    """Chunks of float32 samples at 24 kHz as the engine sends them: CosyVoice's as it renders
+    them (not loudness-normalised: a chunk is too short to measure); other engines' whole
+    answer at once, normalised like a cached clip."""
     key = f"voice:{cfg.pk}"
     try:
         breaker.before_call(key)
@@ -193,18 +199,21 @@ def remote_stream_chunks(cfg: RemoteVoiceSettings, plan: RemotePlan, text: str):
     voice = remote_voice(cfg)
     try:
         with _slot(cfg):
-            for chunk in remote_stream(
-                voice,
-                text,
-                instruction=plan.emotion,
-                speed=plan.speed,
-                pitch=plan.pitch,
-                emotion=plan.emotion,
-            ):
-                rate = voice.sample_rate if cfg.engine == VoiceEngine.COSYVOICE else None
-                if rate and rate != audio.SAMPLE_RATE:
-                    chunk = audio.resample(chunk, rate, audio.SAMPLE_RATE)
-                yield chunk
+            if cfg.engine == VoiceEngine.COSYVOICE:
+                for chunk in remote_stream(voice, text, instruction=plan.emotion):
+                    if voice.sample_rate != audio.SAMPLE_RATE:
+                        chunk = audio.resample(chunk, voice.sample_rate, audio.SAMPLE_RATE)
+                    yield chunk
+            else:
+                out = remote_synthesize(
+                    voice,
+                    text,
+                    speed=plan.speed,
+                    pitch=plan.pitch,
+                    emotion=plan.emotion,
+                    instruction=plan.emotion,
+                )
+                yield _to_speech(out.samples, out.sample_rate, text).samples
     except (RemoteEngineError, RemoteUnavailable) as exc:
         breaker.failure(key)
         raise RemoteUnavailable(getattr(exc, "code", "error"), str(exc)) from exc

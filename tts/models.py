@@ -132,8 +132,10 @@ class RemoteVoiceSettings(models.Model):
 
     @property
     def masked_api_key(self) -> str:
-        return f"{self.api_key[:3]}…{self.api_key[-2:]}" if len(self.api_key) > 8 else (
-            "••••" if self.api_key else ""
+        return (
+            f"{self.api_key[:3]}…{self.api_key[-2:]}"
+            if len(self.api_key) > 8
+            else ("••••" if self.api_key else "")
         )
 
     def emotion_for(self, preset_name: str) -> str:

@@ -307,7 +307,12 @@ def speech_clip_get_or_create(
         _record(**audit, request=request, status=SynthesisStatus.FAILED, error=type(exc).__name__)
         raise SpeechSynthesisFailed(f"synthesis error: {type(exc).__name__}") from exc
     _record(
-        **audit, request=request, status=SynthesisStatus.OK, cache_hit=False, clip=clip, engine=spoke
+        **audit,
+        request=request,
+        status=SynthesisStatus.OK,
+        cache_hit=False,
+        clip=clip,
+        engine=spoke,
     )
     return SpeechResult(clip, cache_hit=False)
 
@@ -321,7 +326,9 @@ def _render(text: str, request: _Request) -> tuple[AudioClip, bool, str]:
     audit record say "baker (fallback: <why>)".
     """
     if request.remote is None:
-        speech = _engine().synthesize(text, controls=request.controls, lexicon=request.lexicon or None)
+        speech = _engine().synthesize(
+            text, controls=request.controls, lexicon=request.lexicon or None
+        )
         return _clip_store(request, speech), False, "baker"
     cfg = request.voice.remote
     try:

@@ -60,7 +60,9 @@ class Command(BaseCommand):
         if voice is None:
             known = ", ".join(Voice.objects.values_list("engine_voice_id", flat=True))
             raise CommandError(f"unknown voice {opts['voice']!r}; known: {known}")
-        preset = EmotionPreset.objects.filter(name=opts["emotion"]).first() if opts["emotion"] else None
+        preset = (
+            EmotionPreset.objects.filter(name=opts["emotion"]).first() if opts["emotion"] else None
+        )
         fmt = opts["format"] or opts["output"].suffix.lstrip(".") or "wav"
         try:
             result = speech_clip_get_or_create(

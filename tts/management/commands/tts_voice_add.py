@@ -52,21 +52,21 @@ class Command(BaseCommand):
 
     def _save(self, opts, prompt):
         voice = voice_remote_save(
-                slug=opts["slug"],
-                name=opts["name"],
-                engine=opts["engine"],
-                url=opts["url"],
-                api_key=opts["api_key"],
-                speaker=opts["speaker"],
-                sample_rate=opts["sample_rate"],
-                mode=opts["mode"],
-                model_name=opts["model"],
-                timeout_s=opts["timeout"],
-                max_concurrency=opts["max_concurrency"],
-                prompt_audio=prompt,
-                prompt_text=opts["prompt_text"],
-                fallback_to_baker=False if opts["no_fallback"] else None,
-            )
+            slug=opts["slug"],
+            name=opts["name"],
+            engine=opts["engine"],
+            url=opts["url"],
+            api_key=opts["api_key"],
+            speaker=opts["speaker"],
+            sample_rate=opts["sample_rate"],
+            mode=opts["mode"],
+            model_name=opts["model"],
+            timeout_s=opts["timeout"],
+            max_concurrency=opts["max_concurrency"],
+            prompt_audio=prompt,
+            prompt_text=opts["prompt_text"],
+            fallback_to_baker=False if opts["no_fallback"] else None,
+        )
         if opts["engine"] != VoiceEngine.BAKER and not opts["no_check"]:
             result = voice_remote_test(voice=voice)
             if not result["ok"]:

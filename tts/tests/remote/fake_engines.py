@@ -48,7 +48,8 @@ class FakeEngine:
         self.behaviour = "ok"  # ok | slow | error | garbage | html
         self.slow_seconds = 3.0
         self.chunk_seconds = chunk_seconds
-        self.requests: list[dict] = []
+        self.requests: list[dict] = []  # parsed requests that reached the protocol handler
+        self.hits = 0  # every HTTP request, whatever the answer
         self.clips: dict[str, bytes] = {}
         engine = self
 
@@ -111,6 +112,7 @@ class FakeEngine:
     # --- protocols ---
 
     def _handle(self, handler, method: str) -> None:
+        self.hits += 1
         body = self._body(handler) if method == "POST" else b""
         if self.api_key and handler.headers.get("Authorization") != f"Bearer {self.api_key}":
             return self._json(handler, 401, {"error": {"message": "bad key"}})
