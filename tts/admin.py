@@ -5,6 +5,7 @@ from collections.abc import Iterable
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -91,8 +92,25 @@ def export_csv(modeladmin, request, queryset):
     return csv_response(
         filename=f"{queryset.model._meta.model_name}.csv",
         header=fields,
-        rows=([_csv_value(getattr(obj, field)) for field in fields] for obj in queryset.iterator()),
+        rows=(
+            [_csv_value(getattr(obj, field)) for field in fields]
+            for obj in _with_related(queryset, fields).iterator(chunk_size=2000)
+        ),
     )
+
+
+def _with_related(queryset, fields: list[str]):
+    """Join the foreign keys an export prints (a user per synthesis record): without it a
+    250k-row export is 250k extra queries."""
+    related = []
+    for name in fields:
+        try:
+            if queryset.model._meta.get_field(name).many_to_one:
+                related.append(name)
+        except FieldDoesNotExist:
+            continue  # a computed column
+
+    return queryset.select_related(*related) if related else queryset
 
 
 def _csv_value(value) -> str:

@@ -1,0 +1,28 @@
+// The conversation banner: bot, queue position, serving agent or resolved (#9 contract).
+function conversationView(raw) {
+  if (!raw || typeof raw !== "object") return null;
+  const agent = raw.assigned_agent;
+  // The contract says {id, display_name}; older servers send the display name as a string.
+  const agentName = agent && typeof agent === "object" ? agent.display_name || "" : agent || "";
+  const queuePosition = Number.isInteger(raw.queue_position) ? raw.queue_position : null;
+  let statusText = "智能客服为您服务";
+  if (raw.status === "waiting") {
+    statusText = queuePosition
+      ? "正在为您转接人工客服，您前面还有 " + Math.max(0, queuePosition - 1) + " 人"
+      : "正在为您转接人工客服，请稍候";
+  } else if (raw.status === "resolved") {
+    statusText = "本次会话已结束";
+  } else if (agentName) {
+    statusText = "客服 " + agentName + " 正在为您服务";
+  }
+  return {
+    id: raw.id,
+    status: raw.status || "open",
+    agentName,
+    queuePosition,
+    statusText,
+    csatGiven: !!raw.csat,
+  };
+}
+
+module.exports = { conversationView };
