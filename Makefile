@@ -61,8 +61,9 @@ $(MINIPROGRAM)/node_modules/.installed: $(MINIPROGRAM)/package-lock.json
 miniprogram-test: $(MINIPROGRAM)/node_modules/.installed
 	cd $(MINIPROGRAM) && npm test
 
+# CI=true: property tests replay derandomised cases, and any skip fails (conftest.py).
 test: install-dev model services lint miniprogram-test
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+	CI=true DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
 # Engine speed vs TFLite, then the API load run (starts its own server and worker).
 bench: install-dev model

@@ -8,11 +8,12 @@ from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
-from channels.security.websocket import AllowedHostsOriginValidator
 from django.contrib.auth.models import AnonymousUser
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+from common.ws import SameOriginValidator
 
 
 @database_sync_to_async
@@ -59,7 +60,9 @@ class OriginCheckUnlessToken:
 
     def __init__(self, inner):
         self.inner = inner
-        self.checked = AllowedHostsOriginValidator(inner)
+        # Scheme, host *and port* (AllowedHostsOriginValidator ignored the port); a refusal is
+        # a readable 4403 close, not a bare HTTP 403.
+        self.checked = SameOriginValidator(inner)
 
     async def __call__(self, scope, receive, send):
         if _query_token(scope):

@@ -96,6 +96,17 @@ class ConversationAdmin(LargeTableAdmin):
     ]
     inlines = [MessageInline]
 
+    # Conversations are opened by customers, and a conversation's customer never changes:
+    # moving one to another customer hands them its whole history (issue 13, item 1).
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "customer"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser  # erasure requests: the admin role only
+
     @admin.display(description=_("console"))
     def console_link(self, obj: Conversation) -> str:
         if obj.pk is None:
@@ -177,6 +188,18 @@ class MessageAdmin(LargeTableAdmin):
         matches = list(message_text_matches(term).values_list("pk", flat=True)[:SEARCH_MATCH_LIMIT])
         authors = list(get_user_model().objects.filter(username=term).values_list("pk", flat=True))
         return queryset.filter(Q(pk__in=matches) | Q(author_id__in=authors)), False
+
+    # Messages are facts: nobody invents or edits one here, whatever their grants (an agent
+    # once added a "customer" message in someone else's name). Replies go through the console,
+    # which voices and publishes them; deletion (an erasure request) is for the admin role.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
 
     @admin.display(description=_("text"))
     def text_short(self, obj: Message) -> str:

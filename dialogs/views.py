@@ -3,7 +3,6 @@
 Session auth and CSRF (these are browser views for staff, not the mini-program API).
 """
 
-import json
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
@@ -14,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from common.errors import error_body, validation_error_body
+from common.json_bounded import json_loads_bounded
 from tts.models import EmotionPreset
 
 from .chat_views import api_path
@@ -152,7 +152,7 @@ def console_messages(request, conversation_id: int):
 def console_reply(request, conversation_id: int):
     conversation = _conversation(request, conversation_id)
     try:
-        data = json.loads(request.body or b"{}")
+        data = json_loads_bounded(request.body or b"{}")
     except ValueError:
         return JsonResponse(error_body("invalid", "Invalid JSON."), status=400)
     if not isinstance(data, dict):

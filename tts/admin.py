@@ -16,6 +16,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from common.csv_safe import csv_cell
+
 from .models import (
     AudioClip,
     EmotionPreset,
@@ -43,9 +45,10 @@ def csv_response(
 
     def lines():
         yield "\ufeff"  # BOM: Excel opens UTF-8 Chinese correctly
-        yield writer.writerow(header)
+        yield writer.writerow([csv_cell(cell) for cell in header])
         for row in rows:
-            yield writer.writerow(row)
+            # Every cell, whatever produced the row: text may start with a formula.
+            yield writer.writerow([csv_cell(cell) for cell in row])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -93,7 +96,7 @@ def export_csv(modeladmin, request, queryset):
         filename=f"{queryset.model._meta.model_name}.csv",
         header=fields,
         rows=(
-            [_csv_value(getattr(obj, field)) for field in fields]
+            [getattr(obj, field) for field in fields]  # csv_response makes each cell safe
             for obj in _with_related(queryset, fields).iterator(chunk_size=2000)
         ),
     )
@@ -111,14 +114,6 @@ def _with_related(queryset, fields: list[str]):
             continue  # a computed column
 
     return queryset.select_related(*related) if related else queryset
-
-
-def _csv_value(value) -> str:
-    if value is None:
-        return ""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
 
 
 class AuditAdmin(LargeTableAdmin):

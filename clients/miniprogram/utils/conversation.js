@@ -15,8 +15,18 @@ function conversationView(raw) {
   } else if (agentName) {
     statusText = "客服 " + agentName + " 正在为您服务";
   }
+  // Business hours (#9): outside them a handoff waits until agents are back.
+  let serviceText = "";
+  if (raw.service && typeof raw.service === "object" && raw.service.open_now === false) {
+    serviceText = "当前为非人工服务时间";
+    const next = typeof raw.service.next_open_at === "string" ? raw.service.next_open_at : "";
+    // The server sends local (Asia/Shanghai) ISO times: show its own date and clock as written.
+    const match = next.match(/^\d{4}-(\d{2})-(\d{2})T(\d{2}):(\d{2})/);
+    if (match) serviceText += "，人工客服将于 " + match[1] + "月" + match[2] + "日 " + match[3] + ":" + match[4] + " 上线";
+  }
   return {
     id: raw.id,
+    serviceText,
     status: raw.status || "open",
     agentName,
     queuePosition,
