@@ -1,7 +1,10 @@
 """The chat HTTP API: customers (mini-program, web chat page) and agents (integrations).
 
-Thin views: validate -> one service or selector -> serialize. Errors use the one envelope
-(`common.errors`); lists use cursor pagination.
+Thin views: validate -> one service or selector -> the payload builders of `dialogs.payloads`.
+The output serializers (generated from the same payload types) are named in `extend_schema`
+for the OpenAPI schema only: answering through them would deep-copy their fields on every
+request for the very same dict. Errors use the one envelope (`common.errors`); lists use
+cursor pagination.
 """
 
 from django.conf import settings
@@ -16,9 +19,11 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from common.pagination import DefaultCursorPagination
+from tts.fields import SpeechTextField
 from tts.models import EmotionPreset
 
 from .models import ConversationPriority, ConversationStatus
+from .payloads import conversation_payload, message_payload
 from .selectors.conversations import (
     conversation_get_for_customer,
     conversation_get_for_user,
@@ -67,10 +72,10 @@ class MessageCursorPagination(DefaultCursorPagination):
     ordering = "pk"
 
 
-def _paginated(view: APIView, request, queryset, serializer_class, pagination_class):
+def _paginated(view: APIView, request, queryset, build, pagination_class):
     paginator = pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+    return paginator.get_paginated_response([build(item) for item in page])
 
 
 # --- customers --------------------------------------------------------------------------------
@@ -91,7 +96,7 @@ class ConversationListCreateApi(APIView):
     def get(self, request):
         conversations = conversations_for_customer(customer=request.user)
         return _paginated(
-            self, request, conversations, ConversationOutputSerializer, DefaultCursorPagination
+            self, request, conversations, conversation_payload, DefaultCursorPagination
         )
 
     @extend_schema(
@@ -103,7 +108,7 @@ class ConversationListCreateApi(APIView):
     def post(self, request):
         conversation, created = conversation_resume_or_create(customer=request.user)
         return Response(
-            ConversationOutputSerializer(conversation).data,
+            conversation_payload(conversation),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -116,7 +121,7 @@ class ConversationDetailApi(APIView):
         conversation = conversation_get_for_customer(
             user=request.user, conversation_id=conversation_id
         )
-        return Response(ConversationOutputSerializer(conversation).data)
+        return Response(conversation_payload(conversation))
 
 
 @method_decorator(
@@ -169,7 +174,7 @@ class ConversationMessagesApi(APIView):
         except ValueError as exc:
             raise exceptions.ValidationError({"after": [_("Must be a message id.")]}) from exc
         messages = conversation_messages(conversation=conversation, after_id=after)
-        return _paginated(self, request, messages, MessageOutputSerializer, MessageCursorPagination)
+        return _paginated(self, request, messages, message_payload, MessageCursorPagination)
 
     @extend_schema(
         operation_id="conversations_messages_create",
@@ -190,9 +195,10 @@ class ConversationMessagesApi(APIView):
             text=serializer.validated_data["text"],
             client_id=serializer.validated_data.get("client_id", ""),
         )
-        data = MessagePostOutputSerializer(
-            {"message": result.message, "bot_reply": result.bot_reply}
-        ).data
+        data = {
+            "message": message_payload(result.message),
+            "bot_reply": message_payload(result.bot_reply) if result.bot_reply else None,
+        }
         return Response(data, status=status.HTTP_201_CREATED if result.created else 200)
 
 
@@ -222,7 +228,7 @@ class AgentConversationListApi(APIView):
         filters.is_valid(raise_exception=True)
         conversations = conversations_for_agents(user=request.user, **filters.validated_data)
         return _paginated(
-            self, request, conversations, ConversationOutputSerializer, DefaultCursorPagination
+            self, request, conversations, conversation_payload, DefaultCursorPagination
         )
 
 
@@ -248,7 +254,7 @@ class AgentConversationAssignApi(APIView):
         if agent is None:
             raise exceptions.ValidationError({"agent_id": [_("No such user.")]})
         conversation = conversation_assign(conversation=conversation, agent=agent)
-        return Response(ConversationOutputSerializer(conversation).data)
+        return Response(conversation_payload(conversation))
 
 
 class AgentConversationResolveApi(APIView):
@@ -262,14 +268,14 @@ class AgentConversationResolveApi(APIView):
     def post(self, request, conversation_id: int):
         conversation = _agent_conversation(request, conversation_id)
         conversation = conversation_resolve(conversation=conversation)
-        return Response(ConversationOutputSerializer(conversation).data)
+        return Response(conversation_payload(conversation))
 
 
 class AgentConversationReplyApi(APIView):
     permission_classes = [IsAuthenticated, IsAgent]
 
     class AgentReplyInputSerializer(serializers.Serializer):
-        text = serializers.CharField(required=False, allow_blank=True)
+        text = SpeechTextField(required=False, allow_blank=True, help_text="Spoken after commit.")
         short_code = serializers.CharField(
             required=False, allow_blank=True, help_text="A canned phrase's short code."
         )
@@ -303,4 +309,4 @@ class AgentConversationReplyApi(APIView):
             short_code=data.get("short_code", "").strip(),
             emotion=data.get("emotion"),
         )
-        return Response(MessageOutputSerializer(message).data, status=status.HTTP_201_CREATED)
+        return Response(message_payload(message), status=status.HTTP_201_CREATED)

@@ -18,14 +18,26 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F
 
-from tts.engine import audio
-from tts.engine.synthesizer import Controls, SpeechAudio
+from tts.engine.types import SAMPLE_RATE, Controls, SpeechAudio
 from tts.models import RemoteVoiceSettings, Voice, VoiceEngine
-from tts.remote import CircuitBreaker, CircuitOpen, RemoteEngineError, RemoteVoice
-from tts.remote import stream as remote_stream
-from tts.remote import synthesize as remote_synthesize
+from tts.remote.breaker import CircuitBreaker, CircuitOpen
 
 logger = logging.getLogger(__name__)
+
+
+def _clients():
+    # The protocol clients and the resampler bring numpy and scipy: they load only where a
+    # remote engine is really called (a worker), never in a web process serving cached clips.
+    from tts.remote import clients
+
+    return clients
+
+
+def _audio():
+    from tts.engine import audio
+
+    return audio
+
 
 breaker = CircuitBreaker(
     threshold=getattr(settings, "TTS_REMOTE_BREAKER_FAILURES", 3),
@@ -66,8 +78,8 @@ def remote_settings(voice: Voice | None) -> RemoteVoiceSettings | None:
         return None
 
 
-def remote_voice(cfg: RemoteVoiceSettings) -> RemoteVoice:
-    return RemoteVoice(
+def remote_voice(cfg: RemoteVoiceSettings):
+    return _clients().RemoteVoice(
         engine=cfg.engine,
         base_url=cfg.base_url,
         api_key=cfg.api_key,
@@ -152,14 +164,16 @@ def _count(cfg: RemoteVoiceSettings, *, ok: bool, latency_ms: int, error: str = 
 
 def _to_speech(samples, rate: int, text: str) -> SpeechAudio:
     # Same loudness and sample rate as the local voice: formats, cache and players agree.
-    if rate != audio.SAMPLE_RATE:
-        samples = audio.resample(samples, rate, audio.SAMPLE_RATE)
-    samples = audio.loudness_normalise(samples, audio.SAMPLE_RATE)
-    return SpeechAudio(samples=samples, sample_rate=audio.SAMPLE_RATE, text=text)
+    audio = _audio()
+    if rate != SAMPLE_RATE:
+        samples = audio.resample(samples, rate, SAMPLE_RATE)
+    samples = audio.loudness_normalise(samples, SAMPLE_RATE)
+    return SpeechAudio(samples=samples, sample_rate=SAMPLE_RATE, text=text)
 
 
 def remote_speak(cfg: RemoteVoiceSettings, plan: RemotePlan, text: str) -> SpeechAudio:
     """One remote synthesis of normalised ``text``; RemoteUnavailable on any failure."""
+    clients = _clients()
     key = f"voice:{cfg.pk}"
     started = time.perf_counter()
     try:
@@ -168,7 +182,7 @@ def remote_speak(cfg: RemoteVoiceSettings, plan: RemotePlan, text: str) -> Speec
         raise RemoteUnavailable("circuit_open", str(exc)) from exc
     try:
         with _slot(cfg):
-            out = remote_synthesize(
+            out = clients.synthesize(
                 remote_voice(cfg),
                 text,
                 speed=plan.speed,
@@ -176,7 +190,7 @@ def remote_speak(cfg: RemoteVoiceSettings, plan: RemotePlan, text: str) -> Speec
                 emotion=plan.emotion,
                 instruction=plan.emotion,
             )
-    except (RemoteEngineError, RemoteUnavailable) as exc:
+    except (clients.RemoteEngineError, RemoteUnavailable) as exc:
         breaker.failure(key)
         code = getattr(exc, "code", "error")
         _count(cfg, ok=False, latency_ms=int((time.perf_counter() - started) * 1000), error=code)
@@ -191,6 +205,7 @@ def remote_stream_chunks(cfg: RemoteVoiceSettings, plan: RemotePlan, text: str):
     """Chunks of float32 samples at 24 kHz as the engine sends them: CosyVoice's as it renders
     them (not loudness-normalised: a chunk is too short to measure); other engines' whole
     answer at once, normalised like a cached clip."""
+    clients = _clients()
     key = f"voice:{cfg.pk}"
     try:
         breaker.before_call(key)
@@ -200,12 +215,12 @@ def remote_stream_chunks(cfg: RemoteVoiceSettings, plan: RemotePlan, text: str):
     try:
         with _slot(cfg):
             if cfg.engine == VoiceEngine.COSYVOICE:
-                for chunk in remote_stream(voice, text, instruction=plan.emotion):
-                    if voice.sample_rate != audio.SAMPLE_RATE:
-                        chunk = audio.resample(chunk, voice.sample_rate, audio.SAMPLE_RATE)
+                for chunk in clients.stream(voice, text, instruction=plan.emotion):
+                    if voice.sample_rate != SAMPLE_RATE:
+                        chunk = _audio().resample(chunk, voice.sample_rate, SAMPLE_RATE)
                     yield chunk
             else:
-                out = remote_synthesize(
+                out = clients.synthesize(
                     voice,
                     text,
                     speed=plan.speed,
@@ -214,7 +229,7 @@ def remote_stream_chunks(cfg: RemoteVoiceSettings, plan: RemotePlan, text: str):
                     instruction=plan.emotion,
                 )
                 yield _to_speech(out.samples, out.sample_rate, text).samples
-    except (RemoteEngineError, RemoteUnavailable) as exc:
+    except (clients.RemoteEngineError, RemoteUnavailable) as exc:
         breaker.failure(key)
         raise RemoteUnavailable(getattr(exc, "code", "error"), str(exc)) from exc
     breaker.success(key)

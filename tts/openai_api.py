@@ -29,8 +29,9 @@ from accounts.models import ApiScope
 from common.errors import api_exception_handler
 from tts import selectors
 from tts.api import audio_response, speech_for_request
-from tts.engine.audio import AUDIO_FORMATS
-from tts.models import SPEED_RANGE, EmotionPreset, SynthesisSource, Voice
+from tts.engine.types import AUDIO_FORMATS
+from tts.fields import SpeechTextField, control_field
+from tts.models import EmotionPreset, SynthesisSource, Voice
 
 # OpenAI's voice names; a client written for OpenAI sends one of these and gets our default.
 OPENAI_VOICES = frozenset(
@@ -117,10 +118,10 @@ def _resolve_voice(value: str) -> Voice:
 
 class OpenAISpeechInputSerializer(serializers.Serializer):
     model = serializers.ChoiceField(choices=MODELS)
-    input = serializers.CharField(max_length=2000, trim_whitespace=False)
+    input = SpeechTextField()
     voice = serializers.CharField(max_length=64, required=False)
     response_format = serializers.CharField(max_length=16, default="mp3")
-    speed = serializers.FloatField(min_value=SPEED_RANGE[0], max_value=SPEED_RANGE[1], default=1.0)
+    speed = control_field("speed", default=1.0)
     # gpt-4o-mini-tts: free-text tone instructions. We honour the name or Chinese label of one
     # of our emotion presets and refuse anything else (never silently ignored).
     instructions = serializers.CharField(max_length=200, required=False, allow_blank=True)

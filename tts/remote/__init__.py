@@ -9,27 +9,28 @@
 What each protocol looks like and where it was checked is in docs/engines.md.
 """
 
-from .breaker import CircuitBreaker, CircuitOpen
-from .clients import (
-    ENGINES,
-    RemoteAudio,
-    RemoteEngineError,
-    RemoteVoice,
-    stream,
-    synthesize,
-)
-from .prompt import PromptError, prepare_prompt, validate_instruction
+from importlib import import_module
 
-__all__ = [
-    "ENGINES",
-    "CircuitBreaker",
-    "CircuitOpen",
-    "PromptError",
-    "RemoteAudio",
-    "RemoteEngineError",
-    "RemoteVoice",
-    "prepare_prompt",
-    "stream",
-    "synthesize",
-    "validate_instruction",
-]
+# Loaded on first use (PEP 562): the clients need numpy and the prompt checks the audio code,
+# and a web process that imports the breaker (tts.engines) must not load either.
+_LAZY = {
+    "CircuitBreaker": "breaker",
+    "CircuitOpen": "breaker",
+    "ENGINES": "clients",
+    "RemoteAudio": "clients",
+    "RemoteEngineError": "clients",
+    "RemoteVoice": "clients",
+    "stream": "clients",
+    "synthesize": "clients",
+    "PromptError": "prompt",
+    "prepare_prompt": "prompt",
+    "validate_instruction": "prompt",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_LAZY[name]}", __name__), name)

@@ -19,6 +19,7 @@ from tts.remote import CircuitBreaker
 from tts.services import (
     SpeechSynthesisFailed,
     SpeechTextRejected,
+    clip_file_restore,
     speech_clip_get_or_create,
     speech_stream_controls,
     voice_remote_save,
@@ -281,3 +282,22 @@ def test_admin_hides_the_secret_validates_the_prompt_and_listens(fake, client):
     listing = client.get("/admin/tts/voice/").content.decode()
     assert "1 / 3" in listing  # errors / calls per voice
     assert RemoteVoiceSettings.objects.get(voice=voice).api_key == "sk-secret-value"
+
+
+def test_lost_remote_clip_is_restored_by_its_engine_never_by_the_local_voice(fake):
+    server = fake("openai")
+    voice = _voice(server, speaker="nova")
+    clip = speech_clip_get_or_create(text="您好", voice=voice, fmt="wav").clip
+    clip.file.storage.delete(clip.file.name)
+
+    restored = clip_file_restore(clip_id=clip.pk)
+
+    assert len(server.requests) == 2 and server.requests[1]["input"] == "您好"
+    assert restored.file.storage.exists(restored.file.name)
+    assert restored.file.name == clip.file.name
+    # The voice moved to the local engine: the remote clip's name must not get Baker's sound.
+    voice_remote_save(slug=voice.engine_voice_id, name="远程", engine="baker")
+    clip.file.storage.delete(clip.file.name)
+    with pytest.raises(SpeechSynthesisFailed):
+        clip_file_restore(clip_id=clip.pk)
+    assert not clip.file.storage.exists(clip.file.name)
