@@ -194,13 +194,23 @@ def _model_entry(model_id: str) -> dict:
 
 
 class OpenAIModelListApi(OpenAIApi):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="OpenAI model list", tags=["v1"])
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        summary="OpenAI model list",
+        tags=["v1"],
+        operation_id="v1_models_list",
+    )
     def get(self, request):
         return Response({"object": "list", "data": [_model_entry(m) for m in MODELS]})
 
 
 class OpenAIModelDetailApi(OpenAIApi):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="OpenAI model", tags=["v1"])
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        summary="OpenAI model",
+        tags=["v1"],
+        operation_id="v1_models_retrieve",
+    )
     def get(self, request, model_id: str):
         if model_id not in MODELS:
             raise exceptions.NotFound(

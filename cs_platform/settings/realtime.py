@@ -3,19 +3,27 @@
 from .base import REDIS_URL
 from .env import env, env_bool
 
+# The broker defaults to Redis; CELERY_BROKER_URL may name RabbitMQ instead
+# (amqp://user:pass@host:5672/vhost), which the seed design names. Redis stays required for
+# the cache, rate limits and the channel layer either way.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 if REDIS_URL:
-    CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
     CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # redis-py 8 reads with a 5 s socket timeout by default, exactly channels_redis's
+            # BZPOPMIN wait (brpop_timeout = 5): an idle socket's read then times out and the
+            # consumer crashes, dropping every WebSocket quiet for ~5 s (seen in make
+            # smoke-prod). A longer read timeout keeps that wait, and still notices a dead Redis.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
         }
     }
 else:
     # Embedded mode (`make run`): no broker, tasks run in-process right after commit.
-    CELERY_BROKER_URL = "memory://"
-    CELERY_TASK_ALWAYS_EAGER = True
+    CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://" or env_bool(
+        "CELERY_TASK_ALWAYS_EAGER", False
+    )
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 CELERY_TASK_EAGER_PROPAGATES = False
