@@ -37,6 +37,10 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
 # Voicing and phrase rendering need the engine: they go to the workers that load it.
 CELERY_TASK_ROUTES = {"dialogs.tasks.*": {"queue": "tts"}}
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# A new pool process imports torch before it reports "up": on a busy host that takes longer than
+# Celery's 4 s default, and the main process then kills it and tries again, forever (seen after a
+# pool process was killed mid-synthesis).
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", default=60.0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # With acks_late, a task whose worker died (SIGKILL, OOM, host lost) stays "unacked" in Redis
 # and is handed to a worker again after the visibility timeout. It must exceed the longest a

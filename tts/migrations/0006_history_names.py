@@ -31,7 +31,7 @@ def untranslate(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tts', '0004_clip_scope'),
+        ('tts', '0005_remote_voices'),
     ]
 
     operations = [
