@@ -1,15 +1,19 @@
 """Admin for voices, presets, the lexicon, the clip cache and the synthesis audit trail."""
 
 import csv
+import datetime
 from collections.abc import Iterable
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import OuterRef, Subquery
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -17,7 +21,14 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from common.csv_safe import csv_cell
 
-from .models import AudioClip, EmotionPreset, PronunciationEntry, SynthesisRecord, Voice
+from .models import (
+    AudioClip,
+    EmotionPreset,
+    PronunciationEntry,
+    RemoteVoiceSettings,
+    SynthesisRecord,
+    Voice,
+)
 
 PREVIEW_SAMPLE_TEXT = "您好，很高兴为您服务，请问有什么可以帮您？"
 
@@ -81,14 +92,25 @@ class LargeTableAdmin(admin.ModelAdmin):
     list_max_show_all = 200
 
 
+def csv_header(model, fields: list[str]) -> list[str]:
+    """Column titles in the admin's language (the fields' verbose names), not attribute names."""
+    titles = []
+    for name in fields:
+        try:
+            titles.append(str(model._meta.get_field(name).verbose_name))
+        except FieldDoesNotExist:
+            titles.append(name)
+    return titles
+
+
 @admin.action(description=_("Export selected to CSV"))
 def export_csv(modeladmin, request, queryset):
     fields = modeladmin.csv_fields
     return csv_response(
         filename=f"{queryset.model._meta.model_name}.csv",
-        header=fields,
+        header=csv_header(queryset.model, fields),
         rows=(
-            [getattr(obj, field) for field in fields]  # csv_response makes each cell safe
+            [_csv_field(obj, field) for field in fields]
             for obj in _with_related(queryset, fields).iterator(chunk_size=2000)
         ),
     )
@@ -106,6 +128,41 @@ def _with_related(queryset, fields: list[str]):
             continue  # a computed column
 
     return queryset.select_related(*related) if related else queryset
+
+
+def _csv_field(obj, field: str) -> str:
+    # An annotated `<field>_label` (e.g. the emotion's Chinese label) wins over the raw value.
+    label = getattr(obj, f"{field}_label", None)
+    return str(label) if label else _csv_value(getattr(obj, field))
+
+
+def csv_time(value: datetime.datetime) -> str:
+    # Local time (Asia/Shanghai), as everywhere in the admin, without the offset noise.
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _csv_value(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime.datetime):
+        return csv_time(value)
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def titled_filter(base, title):
+    """A field list filter with its own title (the field's verbose name is English for
+    simple-history's own columns)."""
+
+    class TitledFilter(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.title = title
+
+    return TitledFilter
 
 
 class AuditAdmin(LargeTableAdmin):
@@ -129,22 +186,48 @@ class HistoryAuditAdmin(AuditAdmin):
     """Read-only list of simple-history rows: who changed what, when."""
 
     list_display = [
-        "history_date",
-        "history_type",
-        "history_user",
+        "changed_at",
+        "change_type",
+        "changed_by",
         "object_label",
-        "history_change_reason",
+        "change_reason",
     ]
-    list_filter = ["history_type", "history_date"]
+    # No date_hierarchy or user sidebar: history tables grow without bound (LargeTableAdmin).
+    list_filter = [
+        ("history_type", titled_filter(admin.ChoicesFieldListFilter, _("change type"))),
+        ("history_date", titled_filter(admin.DateFieldListFilter, _("time"))),
+    ]
     search_fields = ["history_user__username"]
-    csv_fields = ["history_date", "history_type", "history_user", "history_object_id", "changes"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("history_user")
 
+    @admin.display(description=_("time"), ordering="history_date")
+    def changed_at(self, obj):
+        return obj.history_date
+
+    @admin.display(description=_("change type"), ordering="history_type")
+    def change_type(self, obj) -> str:
+        return obj.get_history_type_display()
+
+    @admin.display(description=_("changed by"), ordering="history_user")
+    def changed_by(self, obj) -> str:
+        return str(obj.history_user or "-")
+
+    @admin.display(description=_("reason"))
+    def change_reason(self, obj) -> str:
+        return obj.history_change_reason or "-"
+
     @admin.display(description=_("object"))
     def object_label(self, obj) -> str:
         return f"#{obj.id} {obj.instance}"
+
+
+def _field_title(model, name: str) -> str:
+    try:
+        return str(model._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return name
 
 
 def _history_csv_rows(queryset):
@@ -153,9 +236,12 @@ def _history_csv_rows(queryset):
         changes = ""
         if previous is not None:
             delta = row.diff_against(previous)
-            changes = "; ".join(f"{c.field}: {c.old!r} -> {c.new!r}" for c in delta.changes)
+            changes = "; ".join(
+                f"{_field_title(row.instance_type, c.field)}: {c.old!r} -> {c.new!r}"
+                for c in delta.changes
+            )
         yield [
-            row.history_date.isoformat(),
+            csv_time(row.history_date),
             row.get_history_type_display(),
             str(row.history_user or ""),
             str(row.id),
@@ -167,7 +253,13 @@ def _history_csv_rows(queryset):
 def export_history_csv(modeladmin, request, queryset):
     return csv_response(
         filename=f"{queryset.model._meta.model_name}.csv",
-        header=["time", "type", "user", "object id", "changes"],
+        header=[
+            str(_("time")),
+            str(_("change type")),
+            str(_("changed by")),
+            "ID",
+            str(_("changes")),
+        ],
         rows=_history_csv_rows(queryset),
     )
 
@@ -221,11 +313,184 @@ def preview_response(
 # --- voices, presets, lexicon ----------------------------------------------------------------
 
 
+class RemoteVoiceSettingsForm(forms.ModelForm):
+    """The secret is write-only (blank keeps it); the prompt recording is uploaded in any
+    audio format and stored once as validated 16 kHz mono WAV."""
+
+    api_key = forms.CharField(
+        label=_("secret"),
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=_("leave blank to keep the current one"),
+    )
+    prompt_upload = forms.FileField(
+        label=_("prompt recording"),
+        required=False,
+        help_text=_("3–30 s, any audio format; stored as 16 kHz mono WAV"),
+    )
+
+    class Meta:
+        model = RemoteVoiceSettings
+        fields = [
+            "engine",
+            "base_url",
+            "api_key",
+            "timeout_s",
+            "max_concurrency",
+            "speaker",
+            "sample_rate",
+            "mode",
+            "model_name",
+            "prompt_upload",
+            "prompt_text",
+            "prompt_prefix",
+            "emotion_map",
+            "fallback_to_baker",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.api_key:
+            self.fields["api_key"].help_text = _("current: %(masked)s; blank keeps it") % {
+                "masked": self.instance.masked_api_key
+            }
+
+    def clean_api_key(self):
+        value = self.cleaned_data.get("api_key") or ""
+        return value or (self.instance.api_key if self.instance.pk else "")
+
+    def clean_emotion_map(self):
+        mapping = self.cleaned_data.get("emotion_map") or {}
+        if not isinstance(mapping, dict):
+            raise forms.ValidationError(_("a JSON object: preset name -> label or instruction"))
+        from .remote import PromptError, validate_instruction
+
+        try:
+            return {str(k): validate_instruction(str(v)) for k, v in mapping.items()}
+        except PromptError as exc:
+            raise forms.ValidationError(exc.message) from exc
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("prompt_upload")
+        if upload:
+            from .remote import PromptError, prepare_prompt
+
+            if upload.size > 10 * 1024 * 1024:
+                self.add_error("prompt_upload", _("The recording is larger than 10 MB."))
+                return cleaned
+            try:
+                wav, digest, _seconds = prepare_prompt(upload.read())
+            except PromptError as exc:
+                self.add_error("prompt_upload", exc.message)
+                return cleaned
+            self.instance.prompt_audio, self.instance.prompt_sha256 = wav, digest
+        mode = cleaned.get("mode")
+        if (
+            cleaned.get("engine") == "cosyvoice"
+            and mode in ("zero_shot", "instruct2")
+            and not (upload or self.instance.prompt_audio)
+        ):
+            self.add_error("prompt_upload", _("This CosyVoice mode needs a prompt recording."))
+        return cleaned
+
+
+class RemoteVoiceSettingsInline(admin.StackedInline):
+    model = RemoteVoiceSettings
+    form = RemoteVoiceSettingsForm
+    extra = 0
+    max_num = 1
+    readonly_fields = ["prompt_sha256", "calls", "errors", "last_latency_ms", "last_error"]
+
+
 @admin.register(Voice)
 class VoiceAdmin(SimpleHistoryAdmin):
-    list_display = ["display_name", "engine_voice_id", "is_default", "is_active"]
+    list_display = [
+        "display_name",
+        "engine_voice_id",
+        "engine",
+        "latency",
+        "error_count",
+        "is_default",
+        "is_active",
+    ]
     list_filter = ["is_default", "is_active"]
     search_fields = ["display_name", "engine_voice_id"]
+    inlines = [RemoteVoiceSettingsInline]
+    readonly_fields = ["test_button"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("remote")
+
+    @admin.display(description=_("engine"))
+    def engine(self, obj: Voice) -> str:
+        cfg = getattr(obj, "remote", None)
+        return cfg.get_engine_display() if cfg else _("local Baker engine")
+
+    @admin.display(description=_("last latency (ms)"))
+    def latency(self, obj: Voice):
+        cfg = getattr(obj, "remote", None)
+        return cfg.last_latency_ms if cfg and cfg.last_latency_ms is not None else "-"
+
+    @admin.display(description=_("errors / calls"))
+    def error_count(self, obj: Voice) -> str:
+        cfg = getattr(obj, "remote", None)
+        return f"{cfg.errors} / {cfg.calls}" if cfg else "-"
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:voice_id>/test/",
+                self.admin_site.admin_view(self.test_view),
+                name="tts_voice_test",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description=_("Listen"))
+    def test_button(self, obj: Voice) -> str:
+        if obj.pk is None:
+            return "-"
+        return format_html(
+            '<a class="button" href="{}">{}</a>',
+            reverse("admin:tts_voice_test", args=[obj.pk]),
+            _("Listen"),
+        )
+
+    def test_view(self, request, voice_id: int):
+        """Speak a sample on this voice's own engine (no cache, no fallback): show the latency,
+        play the audio on the change page."""
+        if not self.has_change_permission(request):
+            return HttpResponse(status=403)
+        voice = get_object_or_404(Voice, pk=voice_id)
+        from .engine import audio as audio_codec
+        from .services import voice_remote_test
+
+        result = voice_remote_test(voice=voice)
+        if request.GET.get("play") and result["ok"]:
+            data = audio_codec.encode(
+                result["samples"], sample_rate=result["sample_rate"], fmt="wav"
+            )
+            response = HttpResponse(data, content_type="audio/wav")
+            response["X-Latency-Ms"] = str(result["latency_ms"])
+            return response
+        if result["ok"]:
+            messages.success(
+                request,
+                format_html(
+                    '{} <audio controls autoplay src="{}?play=1"></audio>',
+                    _("Test synthesis OK: %(engine)s, %(ms)d ms")
+                    % {"engine": result["engine"], "ms": result["latency_ms"]},
+                    reverse("admin:tts_voice_test", args=[voice.pk]),
+                ),
+            )
+        else:
+            messages.error(
+                request,
+                _("Test synthesis failed (%(ms)d ms): %(error)s")
+                % {"ms": result["latency_ms"], "error": result["error"]},
+            )
+        return redirect(reverse("admin:tts_voice_change", args=[voice.pk]))
 
 
 @admin.register(EmotionPreset)
@@ -257,48 +522,72 @@ class EmotionPresetAdmin(SimpleHistoryAdmin):
             return "-"
         return audio_player(reverse("admin:tts_emotionpreset_preview", args=[obj.pk]))
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if change and {"speed", "pitch", "energy", "pause"} & set(form.changed_data):
-            # The admin is where the tts and dialogs apps meet: a preset edit re-renders the
-            # phrases spoken in it (old clips are never served: their cache key changed).
-            from dialogs.services.phrases import preset_changed
 
-            queued = preset_changed(preset=obj)
-            if queued:
-                messages.info(
-                    request,
-                    _("Re-rendering %(n)d phrase(s) in the background.") % {"n": len(queued)},
-                )
+LEXICON_SAMPLE = "这个词读作{word}。"
 
 
 @admin.register(PronunciationEntry)
 class PronunciationEntryAdmin(SimpleHistoryAdmin):
-    list_display = ["word", "pinyin", "note", "updated_at"]
+    list_display = ["word", "pinyin", "note", "preview", "updated_at"]
     search_fields = ["word", "pinyin", "note"]
+    readonly_fields = ["preview", "updated_at"]
 
-    def save_model(self, request, obj, form, change):
-        old_word = form.initial.get("word", "") if change else ""
-        super().save_model(request, obj, form, change)
-        from dialogs.services.phrases import lexicon_entry_changed
+    def get_urls(self):
+        return [
+            path(
+                "<int:entry_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="tts_pronunciationentry_preview",
+            ),
+            *super().get_urls(),
+        ]
 
-        lexicon_entry_changed(entry=obj, old_word=old_word)
+    def preview_view(self, request, entry_id: int):
+        # A sample sentence, spoken with the saved lexicon: hear the word as customers will.
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        entry = get_object_or_404(PronunciationEntry, pk=entry_id)
+        return preview_response(
+            request=request, text=LEXICON_SAMPLE.format(word=entry.word), preset=None
+        )
 
-    def delete_model(self, request, obj):
-        from dialogs.services.phrases import lexicon_entry_changed
-
-        super().delete_model(request, obj)
-        lexicon_entry_changed(entry=obj)
+    @admin.display(description=_("preview"))
+    def preview(self, obj: PronunciationEntry) -> str:
+        if obj.pk is None:
+            return _("Save the entry to hear a sample sentence.")
+        return audio_player(reverse("admin:tts_pronunciationentry_preview", args=[obj.pk]))
 
 
 # --- clip cache and audit ---------------------------------------------------------------------
+
+
+def _with_emotion_label(queryset):
+    # Rows store the preset's name (calm); the admin shows its Chinese label (平和安抚).
+    label = EmotionPreset.objects.filter(name=OuterRef("emotion")).values("label")[:1]
+    return queryset.annotate(emotion_label=Subquery(label))
+
+
+class EmotionFilter(admin.SimpleListFilter):
+    title = _("emotion")
+    parameter_name = "emotion"
+
+    def lookups(self, request, model_admin):
+        return [(p.name, p.label) for p in EmotionPreset.objects.order_by("name")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(emotion=self.value()) if self.value() else queryset
+
+
+@admin.display(description=_("emotion"), ordering="emotion")
+def emotion_display(obj) -> str:
+    return getattr(obj, "emotion_label", None) or obj.emotion or "-"
 
 
 @admin.register(AudioClip)
 class AudioClipAdmin(AuditAdmin):
     list_display = [
         "text_short",
-        "emotion",
+        emotion_display,
         "voice",
         "format",
         "duration_ms",
@@ -306,7 +595,7 @@ class AudioClipAdmin(AuditAdmin):
         "last_used_at",
         "player",
     ]
-    list_filter = ["emotion", "format", "voice", "created_at"]
+    list_filter = [EmotionFilter, "format", "voice", "created_at"]
     search_fields = ["=cache_key", "text"]
     list_select_related = ["voice"]
     readonly_fields = ["player"]
@@ -321,6 +610,9 @@ class AudioClipAdmin(AuditAdmin):
         "last_used_at",
         "engine_version",
     ]
+
+    def get_queryset(self, request):
+        return _with_emotion_label(super().get_queryset(request))
 
     @admin.display(description=_("text"))
     def text_short(self, obj: AudioClip) -> str:
@@ -339,12 +631,12 @@ class SynthesisRecordAdmin(AuditAdmin):
         "status",
         "user",
         "text_excerpt",
-        "emotion",
+        emotion_display,
         "cache_hit",
         "latency_ms",
         "error",
     ]
-    list_filter = ["status", "source", "cache_hit", "created_at"]
+    list_filter = ["status", "source", EmotionFilter, "cache_hit", "created_at"]
     # An exact user name or digest is what an auditor has in hand; substring search over a
     # million excerpts would scan them all.
     search_fields = ["=user__username", "=text_digest", "=api_key_name"]
@@ -365,7 +657,7 @@ class SynthesisRecordAdmin(AuditAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("user")
+        return _with_emotion_label(super().get_queryset(request).select_related("user"))
 
 
 for _model in (Voice, EmotionPreset, PronunciationEntry):

@@ -43,6 +43,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ConversationStatusEnum": "dialogs.models.ConversationStatus",
         "AudioStatusEnum": "dialogs.models.AudioStatus",
+        "PresenceEnum": "dialogs.models.Presence",
+        "HandoffReasonEnum": "dialogs.models.HandoffReason",
     },
 }
 

@@ -25,11 +25,20 @@ from ..payloads import message_payload
 from ..selectors.messages import bot_reply_after, message_with_client_id
 from ..selectors.phrases import phrase_get_by_code, phrase_match_for_text
 from ..selectors.policy import emotion_for_intent, emotion_suggestion, intent_classify
+from . import workflow
 from .conversations import conversation_updated_publish
 from .phrases import phrase_text_render
 from .voicing import message_voice_queue
 
 CLIENT_ID_MAX = 64
+# The relations a new message is handed as objects the caller already holds: validating them
+# again (`full_clean` runs one existence query per foreign key) would only repeat the read.
+# The client_id uniqueness is checked under the conversation lock (`customer_message_post`)
+# and enforced by the database constraint.
+_TRUSTED_RELATIONS = ["conversation", "author", "intent", "emotion", "canned_phrase", "audio_clip"]
+# Inside a post, the reply flow runs in the post's one transaction: the public entry points
+# open it (a savepoint when the caller already has one), the steps below them do not, since a
+# savepoint per nested call costs two statements and any error aborts the whole post anyway.
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,9 @@ def _message_store(
         audio_status=AudioStatus.PENDING if voiced else AudioStatus.NONE,
         client_id=client_id,
     )
-    message.full_clean()
+    message.full_clean(
+        exclude=_TRUSTED_RELATIONS, validate_unique=False, validate_constraints=False
+    )
     message.save()
     conversation.last_message = message
     conversation.last_message_at = message.created_at
@@ -119,7 +130,17 @@ def _clean_customer_input(text: str, client_id: str) -> tuple[str, str]:
 def customer_message_create(
     *, conversation: Conversation, author: User, text: str, client_id: str = ""
 ) -> Message:
-    """Store the customer's message, classify it, and let a matching canned phrase answer it."""
+    """Store the customer's message, classify it, and route it: to the agent serving (or the
+    queue), to a human when asked for or when the intent needs one, else to the bot; what no
+    canned phrase answers goes to a human too (`services.workflow`)."""
+    return _customer_message_store(
+        conversation=conversation, author=author, text=text, client_id=client_id
+    )[0]
+
+
+def _customer_message_store(
+    *, conversation: Conversation, author: User, text: str, client_id: str
+) -> tuple[Message, Message | None]:
     text, client_id = _clean_customer_input(text, client_id)
     if conversation.status == ConversationStatus.RESOLVED:
         conversation.status = ConversationStatus.OPEN  # the customer came back
@@ -134,10 +155,21 @@ def customer_message_create(
         intent=intent,
         client_id=client_id,
     )
+    served = conversation.assigned_agent_id is not None or (
+        conversation.status == ConversationStatus.WAITING
+    )
+    if workflow.customer_message_received(conversation=conversation, message=message):
+        # A human has it, so the bot stays quiet; handed off just now, the acknowledgement (or
+        # the out-of-hours notice) is the reply. Looked up only then: handoffs are rare.
+        return message, None if served else bot_reply_after(message=message)
     phrase = phrase_match_for_text(text=text)
+    bot_reply = None
     if phrase is not None:
-        bot_reply_create(conversation=conversation, phrase=phrase, intent=intent)
-    return message
+        bot_reply = bot_reply_create(conversation=conversation, phrase=phrase, intent=intent)
+    else:
+        workflow.message_unanswered(conversation=conversation, message=message)
+        bot_reply = bot_reply_after(message=message)  # the handoff's acknowledgement, if sent
+    return message, bot_reply
 
 
 @transaction.atomic
@@ -162,13 +194,13 @@ def customer_message_post(
         existing = message_with_client_id(conversation=conversation, client_id=client_id)
         if existing is not None:
             return CustomerPostResult(existing, bot_reply_after(message=existing), created=False)
-    message = customer_message_create(
+    message, bot_reply = _customer_message_store(
         conversation=conversation, author=author, text=text, client_id=client_id
     )
-    return CustomerPostResult(message, bot_reply_after(message=message), created=True)
+    return CustomerPostResult(message, bot_reply, created=True)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def bot_reply_create(
     *, conversation: Conversation, phrase: CannedPhrase, intent: Intent | None
 ) -> Message:
@@ -209,12 +241,14 @@ def agent_reply_create(
         text = phrase.text
     text = phrase_text_render(text=_clean_text(text), customer=conversation.customer, agent=agent)
     _check_speakable_length(text)
+    workflow.check_may_reply(conversation=conversation, agent=agent)
     overridden = emotion is not None
     if emotion is None:
         emotion = emotion_suggestion(conversation=conversation)
+    workflow.agent_replied(conversation=conversation, agent=agent)
     if conversation.assigned_agent_id is None:
-        conversation.assigned_agent = agent
-    if conversation.status == ConversationStatus.OPEN:
+        conversation.assigned_agent = agent  # answering from the queue claims it
+    if conversation.status in (ConversationStatus.OPEN, ConversationStatus.WAITING):
         conversation.status = ConversationStatus.PENDING  # waiting for the customer now
     return _message_store(
         conversation=conversation,
