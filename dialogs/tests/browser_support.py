@@ -99,7 +99,13 @@ class UvicornServer:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=15)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                # Open WebSockets can hold a graceful shutdown on a busy machine; the test is
+                # about what clients see after the server goes away, so a hard stop is the same.
+                self.process.kill()
+                self.process.wait(timeout=15)
         self.process = None
 
     def restart(self) -> None:
