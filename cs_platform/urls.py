@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from common import health
 from dialogs.chat_views import chat_page
+from dialogs.views import voice_media
 from tts.urls import media_urlpatterns, openai_urlpatterns
 
 urlpatterns = [
@@ -19,6 +20,7 @@ urlpatterns = [
     path("api/", include("dialogs.api_urls")),
     path("chat/", chat_page, name="chat"),
     path("media/", include(media_urlpatterns)),
+    path("media/voice/<str:token>", voice_media, name="dialogs-voice"),
     path("v1/", include(openai_urlpatterns)),
 ]
 

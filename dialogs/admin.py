@@ -15,7 +15,17 @@ from tts.admin import (
 )
 from tts.models import EmotionPreset
 
-from .models import VARIABLE_RE, CannedPhrase, Conversation, EmotionRule, Intent, Message
+from .models import (
+    VARIABLE_RE,
+    AudioStatus,
+    CannedPhrase,
+    Conversation,
+    EmotionRule,
+    Intent,
+    Message,
+    MessageKind,
+)
+from .selectors.voice import message_voice_url
 from .services.phrases import phrase_precompute_queue
 
 
@@ -32,6 +42,8 @@ class MessageInline(admin.TabularInline):
         "emotion",
         "audio_status",
         "player",
+        "voice",
+        "moderation_flagged",
     ]
     readonly_fields = fields
     ordering = ["created_at", "pk"]
@@ -46,6 +58,27 @@ class MessageInline(admin.TabularInline):
             clip_player(obj.audio_clip) if obj.audio_status == "ready" else obj.audio_error or "-"
         )
 
+    @admin.display(description=_("voice message"))
+    def voice(self, obj: Message) -> str:
+        return voice_player(obj)
+
+
+def voice_player(obj: Message) -> str:
+    """The customer's recording with its transcript status, for staff (original text above)."""
+    if obj.kind != MessageKind.VOICE or not obj.voice_file:
+        return "-"
+    seconds = (obj.voice_duration_ms or 0) / 1000
+    return format_html(
+        '{} <span title="{}">{:.1f} s · {} · {}</span>',
+        audio_player(message_voice_url(obj)),
+        obj.voice_format,
+        seconds,
+        obj.voice_format,
+        obj.get_transcript_status_display()
+        if obj.text or obj.transcript_status != AudioStatus.READY
+        else _("silence (nothing recognised)"),
+    )
+
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
@@ -55,6 +88,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "assigned_agent",
         "status",
         "priority",
+        "moderation_flagged",
         "last_message_at",
         "created_at",
         "console_link",
@@ -62,6 +96,7 @@ class ConversationAdmin(admin.ModelAdmin):
     list_filter = [
         "status",
         "priority",
+        "moderation_flagged",
         ("assigned_agent", admin.RelatedOnlyFieldListFilter),
         "created_at",
     ]
@@ -102,13 +137,20 @@ class MessageAdmin(admin.ModelAdmin):
         "sender_kind",
         "author",
         "text_short",
+        "kind",
         "intent",
         "emotion",
         "audio_status",
         "player",
+        "voice",
+        "transcript_status",
+        "moderation_flagged",
     ]
     list_filter = [
         "sender_kind",
+        "kind",
+        "transcript_status",
+        "moderation_flagged",
         "audio_status",
         "intent",
         "emotion",
@@ -125,12 +167,28 @@ class MessageAdmin(admin.ModelAdmin):
         "audio_clip",
         "created_at",
         "audio_updated_at",
+        "kind",
+        "voice",
+        "voice_format",
+        "voice_duration_ms",
+        "transcript_status",
+        "transcript_error",
+        "transcript_updated_at",
+        "moderation_flagged",
+        "masked_text",
+        "moderation_hits",
     ]
+    exclude = ["voice_file"]
     date_hierarchy = "created_at"
 
     @admin.display(description=_("text"))
     def text_short(self, obj: Message) -> str:
+        # Staff see the original here (the chat shows the masked text).
         return obj.text[:40]
+
+    @admin.display(description=_("voice message"))
+    def voice(self, obj: Message) -> str:
+        return voice_player(obj)
 
     @admin.display(description=_("audio"))
     def player(self, obj: Message) -> str:

@@ -4,18 +4,27 @@ Thin views: validate -> one service or selector -> serialize. Errors use the one
 (`common.errors`); lists use cursor pagination.
 """
 
+import base64
+import binascii
+
 from django.conf import settings
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django_ratelimit.decorators import ratelimit
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from common.errors import ClientError
+from common.net import request_ip as client_ip
 from common.pagination import DefaultCursorPagination
+from tts import services as tts_services
+from tts.adapters import asr_limits
+from tts.asr.decoding import AudioRejected, decode_audio
 from tts.models import EmotionPreset
 
 from .models import ConversationPriority, ConversationStatus
@@ -40,6 +49,8 @@ from .services.conversations import (
     conversation_resume_or_create,
 )
 from .services.messages import CLIENT_ID_MAX, agent_reply_create, customer_message_post
+from .services.moderation import SensitiveTextRefused
+from .services.voice_messages import customer_voice_post
 
 
 class IsCustomer(BasePermission):
@@ -124,7 +135,32 @@ class ConversationDetailApi(APIView):
     name="post",
 )
 class ConversationMessagesApi(APIView):
-    """GET: messages oldest first (`after` for polling). POST: a customer's message."""
+    """GET: messages oldest first (`after` for polling). POST: a customer's message, typed
+    (JSON `text`) or spoken (multipart `audio`, or JSON `audio_base64` + `format`)."""
+
+    parser_classes = [JSONParser, MultiPartParser]
+
+    class VoiceCreateInputSerializer(serializers.Serializer):
+        audio = serializers.FileField(
+            required=False, help_text="multipart: the recording (wav, mp3, aac/m4a, silk, ...)"
+        )
+        audio_base64 = serializers.CharField(
+            required=False,
+            allow_blank=True,  # an empty recording gets its own code (audio_empty)
+            trim_whitespace=True,
+            help_text="JSON: the recording, base64",
+        )
+        format = serializers.CharField(
+            required=False,
+            max_length=40,
+            help_text="Declared format; must agree with the bytes. Required for raw pcm.",
+        )
+        sample_rate = serializers.IntegerField(
+            required=False, help_text="Raw PCM (16-bit mono) and SILK: the recording's rate."
+        )
+        client_id = serializers.CharField(
+            required=False, allow_blank=True, max_length=CLIENT_ID_MAX
+        )
 
     class MessageCreateInputSerializer(serializers.Serializer):
         text = serializers.CharField(
@@ -182,6 +218,8 @@ class ConversationMessagesApi(APIView):
         conversation = conversation_get_for_customer(
             user=request.user, conversation_id=conversation_id
         )
+        if "audio" in request.data or "audio_base64" in request.data:
+            return self._post_voice(request, conversation)
         serializer = self.MessageCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = customer_message_post(
@@ -194,6 +232,71 @@ class ConversationMessagesApi(APIView):
             {"message": result.message, "bot_reply": result.bot_reply}
         ).data
         return Response(data, status=status.HTTP_201_CREATED if result.created else 200)
+
+    def _post_voice(self, request, conversation):
+        if "text" in request.data:
+            raise exceptions.ValidationError({"text": [_("Send either text or audio, not both.")]})
+        serializer = self.VoiceCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        audit = {
+            "user": request.user,
+            "conversation_id": conversation.pk,
+            "client_ip": client_ip(request),
+        }
+        try:
+            raw, declared = voice_upload_bytes(data)
+            decoded = decode_audio(
+                raw, declared=declared, sample_rate=data.get("sample_rate"), limits=asr_limits()
+            )
+        except AudioRejected as exc:
+            tts_services.recognition_record(event="rejected", error=exc.code, **audit)
+            raise ClientError(
+                exc.message, exc.code, status_code=exc.status, fields={"audio": [exc.message]}
+            ) from exc
+        result = customer_voice_post(
+            conversation=conversation,
+            author=request.user,
+            decoded=decoded,
+            client_id=data.get("client_id", ""),
+        )
+        if result.created:
+            tts_services.recognition_record(
+                event="received",
+                message_id=result.message.pk,
+                audio_format=decoded.format,
+                size_bytes=len(raw),
+                duration_ms=decoded.duration_ms,
+                **audit,
+            )
+        data = MessagePostOutputSerializer({"message": result.message, "bot_reply": None}).data
+        return Response(data, status=status.HTTP_201_CREATED if result.created else 200)
+
+
+def voice_upload_bytes(data: dict) -> tuple[bytes, str | None]:
+    """The uploaded audio and its declared format, size-checked before anything is decoded."""
+    limit = settings.ASR_MAX_BYTES
+    upload = data.get("audio")
+    if upload is not None:
+        if upload.size > limit:
+            raise AudioRejected("audio_too_large", f"audio is larger than {limit} bytes", 413)
+        declared = data.get("format")
+        content_type = (upload.content_type or "").lower()
+        if not declared and content_type.startswith("audio/"):
+            declared = content_type  # the browser's MediaRecorder type, e.g. audio/webm
+        return upload.read(), declared
+    text = data.get("audio_base64") or ""
+    if "," in text[:100] and text.startswith("data:"):
+        text = text.split(",", 1)[1]  # a data: URL as some clients send it
+    if len(text) > (limit + 2) // 3 * 4:
+        raise AudioRejected("audio_too_large", f"audio is larger than {limit} bytes", 413)
+    if not data.get("format"):
+        raise AudioRejected("audio_format_required", "give the format of audio_base64")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise AudioRejected("audio_base64", "audio_base64 is not valid base64") from exc
+    return raw, data["format"]
 
 
 # --- agents -----------------------------------------------------------------------------------
@@ -296,11 +399,49 @@ class AgentConversationReplyApi(APIView):
         serializer = self.AgentReplyInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        message = agent_reply_create(
-            conversation=conversation,
-            agent=request.user,
-            text=data.get("text", ""),
-            short_code=data.get("short_code", "").strip(),
-            emotion=data.get("emotion"),
-        )
+        try:
+            message = agent_reply_create(
+                conversation=conversation,
+                agent=request.user,
+                text=data.get("text", ""),
+                short_code=data.get("short_code", "").strip(),
+                emotion=data.get("emotion"),
+            )
+        except SensitiveTextRefused as exc:
+            raise ClientError(
+                str(exc), exc.code, fields={"text": [str(exc)], "categories": exc.categories}
+            ) from exc
         return Response(MessageOutputSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+class AgentModerationCheckApi(APIView):
+    """Would this reply be sent? The console asks before sending (and shows why not)."""
+
+    permission_classes = [IsAgent]
+
+    class InputSerializer(serializers.Serializer):
+        text = serializers.CharField(max_length=4000, trim_whitespace=False)
+
+    @extend_schema(operation_id="agent_moderation_check", request=InputSerializer)
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = tts_services.text_moderate(text=serializer.validated_data["text"])
+        return Response(
+            {
+                "blocked": result.blocked,
+                "flagged": result.flagged,
+                "masked_text": result.masked_text,
+                "categories": result.categories,
+                "hits": [
+                    {
+                        "word": h.word,
+                        "category": h.category,
+                        "action": h.action,
+                        "start": h.start,
+                        "end": h.end,
+                    }
+                    for h in result.hits
+                ],
+            }
+        )

@@ -7,7 +7,13 @@ declared fields are what the OpenAPI schema shows, so keep them in step with
 
 from rest_framework import serializers
 
-from .models import AudioStatus, ConversationPriority, ConversationStatus, SenderKind
+from .models import (
+    AudioStatus,
+    ConversationPriority,
+    ConversationStatus,
+    MessageKind,
+    SenderKind,
+)
 from .selectors.conversations import conversation_api_payload
 from .selectors.messages import message_api_payload
 
@@ -22,12 +28,33 @@ class MessageAudioOutputSerializer(serializers.Serializer):
     emotion = serializers.CharField(allow_null=True, help_text="Emotion preset name")
 
 
+class MessageVoiceOutputSerializer(serializers.Serializer):
+    url = serializers.CharField(help_text="Signed, expiring URL of the voice audio (MP3).")
+    duration_ms = serializers.IntegerField(allow_null=True)
+    format = serializers.CharField(help_text="The uploaded format (wav, mp3, aac, silk, ...).")
+
+
+class MessageTranscriptOutputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=AudioStatus.choices)
+    text = serializers.CharField(allow_blank=True, help_text="Masked where the word filter masks.")
+    empty = serializers.BooleanField(help_text="Ready, but nothing was said (silence).")
+
+
+class MessageModerationOutputSerializer(serializers.Serializer):
+    flagged = serializers.BooleanField()
+    masked = serializers.BooleanField(help_text="`text` is shown with sensitive words masked.")
+
+
 class MessageOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     conversation_id = serializers.IntegerField()
     sender_kind = serializers.ChoiceField(choices=SenderKind.choices)
     author = serializers.CharField()
-    text = serializers.CharField()
+    text = serializers.CharField(allow_blank=True)
+    kind = serializers.ChoiceField(choices=MessageKind.choices)
+    voice = MessageVoiceOutputSerializer(allow_null=True)
+    transcript = MessageTranscriptOutputSerializer(allow_null=True)
+    moderation = MessageModerationOutputSerializer()
     intent = serializers.CharField(allow_null=True)
     intent_label = serializers.CharField(allow_null=True)
     emotion = serializers.CharField(allow_null=True)

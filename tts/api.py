@@ -12,7 +12,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.errors import ServiceUnavailable, error_body
+from common.errors import ClientError, ServiceUnavailable, error_body
 from common.net import request_ip
 from tts import selectors, services
 from tts.engine.audio import AUDIO_FORMATS, CONTENT_TYPES
@@ -99,6 +99,8 @@ def speech_for_request(request, data: dict, *, source: str, api_key_name: str = 
             api_key_name=api_key_name,
         )
     except services.SpeechTextRejected as exc:
+        if exc.code == "sensitive_text":
+            raise ClientError(exc.message, exc.code, fields={"text": [exc.message]}) from exc
         raise exceptions.ValidationError({"text": [exc.message]}, code=exc.code) from exc
     except services.SpeechSynthesisFailed as exc:
         raise ServiceUnavailable(

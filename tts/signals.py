@@ -6,15 +6,23 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from tts.models import PronunciationEntry
-from tts.selectors import LEXICON_VERSION_KEY
+from tts.models import ModerationWord, PronunciationEntry
+from tts.selectors import LEXICON_VERSION_KEY, MODERATION_VERSION_KEY
+
+
+def _bump(key: str) -> None:
+    try:
+        cache.incr(key)
+    except ValueError:  # key missing
+        cache.set(key, 1, timeout=None)
 
 
 def _bump_lexicon_version() -> None:
-    try:
-        cache.incr(LEXICON_VERSION_KEY)
-    except ValueError:  # key missing
-        cache.set(LEXICON_VERSION_KEY, 1, timeout=None)
+    _bump(LEXICON_VERSION_KEY)
+
+
+def moderation_version_bump() -> None:
+    _bump(MODERATION_VERSION_KEY)
 
 
 # A signal rather than a service hook on purpose: lexicon rows are edited in the admin, by
@@ -22,6 +30,12 @@ def _bump_lexicon_version() -> None:
 @receiver([post_save, post_delete], sender=PronunciationEntry)
 def lexicon_changed(sender, **kwargs):
     transaction.on_commit(_bump_lexicon_version)
+
+
+@receiver([post_save, post_delete], sender=ModerationWord)
+def moderation_word_changed(sender, **kwargs):
+    # Same reason as the lexicon: admin edits, bulk actions and imports all invalidate.
+    transaction.on_commit(moderation_version_bump)
 
 
 @worker_process_init.connect

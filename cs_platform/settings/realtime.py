@@ -26,7 +26,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=120)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
-CELERY_TASK_ROUTES = {"tts.tasks.*": {"queue": "tts"}, "dialogs.tasks.*": {"queue": "tts"}}
+# Exact names win over globs: transcription goes to `asr` workers (they load Whisper),
+# everything else of ours to `tts`.
+CELERY_TASK_ROUTES = {
+    "dialogs.tasks.message_transcribe_task": {"queue": "asr"},
+    "tts.tasks.*": {"queue": "tts"},
+    "dialogs.tasks.*": {"queue": "tts"},
+}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # With acks_late, a task whose worker died (SIGKILL, OOM, host lost) stays "unacked" in Redis

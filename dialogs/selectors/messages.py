@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..models import AudioStatus, Conversation, Message, SenderKind
+from .voice import message_display_text, message_transcript_payload, message_voice_payload
 
 _NO_BOUND = 2**63 - 1  # larger than any message id (bigint)
 # What a message payload reads: the author's display name comes from the customer profile.
@@ -65,7 +66,15 @@ def message_payload(message: Message) -> dict[str, Any]:
         "conversation_id": message.conversation_id,
         "sender_kind": message.sender_kind,
         "author": message.author.display_name if message.author_id else "",
-        "text": message.text,
+        # Masked for display; the original stays in the database for supervisors (admin).
+        "text": message_display_text(message),
+        "kind": message.kind,
+        "voice": message_voice_payload(message),
+        "transcript": message_transcript_payload(message),
+        "moderation": {
+            "flagged": message.moderation_flagged,
+            "masked": bool(message.masked_text),
+        },
         "intent": message.intent.name if message.intent_id else None,
         "intent_label": message.intent.label if message.intent_id else None,
         "emotion": message.emotion.name if message.emotion_id else None,

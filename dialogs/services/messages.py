@@ -1,6 +1,7 @@
 """Message writes: a customer's message (idempotent by client_id) and the replies to it, by
 the bot (a matching canned phrase) or by an agent. Replies are voiced after commit."""
 
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -9,7 +10,9 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from tts import services as tts_services
 from tts.models import EmotionPreset
+from tts.moderation import ModerationResult
 
 from ..events import conversation_event_publish
 from ..models import (
@@ -25,8 +28,11 @@ from ..selectors.messages import bot_reply_after, message_payload, message_with_
 from ..selectors.phrases import phrase_get_by_code, phrase_match_for_text
 from ..selectors.policy import emotion_for_intent, emotion_suggestion, intent_classify
 from .conversations import conversation_updated_publish
+from .moderation import SensitiveTextRefused, moderation_apply, outgoing_text_check
 from .phrases import phrase_text_render
 from .voicing import message_voice_queue
+
+logger = logging.getLogger(__name__)
 
 CLIENT_ID_MAX = 64
 
@@ -50,6 +56,8 @@ def _message_store(
     canned_phrase: CannedPhrase | None = None,
     voiced: bool = False,
     client_id: str = "",
+    moderation: ModerationResult | None = None,
+    **fields,
 ) -> Message:
     message = Message(
         conversation=conversation,
@@ -62,13 +70,23 @@ def _message_store(
         canned_phrase=canned_phrase,
         audio_status=AudioStatus.PENDING if voiced else AudioStatus.NONE,
         client_id=client_id,
+        **fields,
     )
+    if moderation is not None:
+        moderation_apply(message=message, conversation=conversation, result=moderation)
     message.full_clean()
     message.save()
     conversation.last_message = message
     conversation.last_message_at = message.created_at
     conversation.save(
-        update_fields=["last_message", "last_message_at", "status", "assigned_agent", "updated_at"]
+        update_fields=[
+            "last_message",
+            "last_message_at",
+            "status",
+            "assigned_agent",
+            "moderation_flagged",
+            "updated_at",
+        ]
     )
     conversation_event_publish(
         conversation_id=conversation.pk,
@@ -121,11 +139,18 @@ def customer_message_create(
         text=text,
         intent=intent,
         client_id=client_id,
+        moderation=tts_services.text_moderate(text=text),
     )
+    customer_text_answer(conversation=conversation, text=text, intent=intent)
+    return message
+
+
+def customer_text_answer(*, conversation: Conversation, text: str, intent: Intent | None) -> None:
+    """What follows a customer's words, typed or transcribed (voice messages): the bot
+    answers when a canned phrase matches."""
     phrase = phrase_match_for_text(text=text)
     if phrase is not None:
         bot_reply_create(conversation=conversation, phrase=phrase, intent=intent)
-    return message
 
 
 @transaction.atomic
@@ -159,10 +184,17 @@ def customer_message_post(
 @transaction.atomic
 def bot_reply_create(
     *, conversation: Conversation, phrase: CannedPhrase, intent: Intent | None
-) -> Message:
+) -> Message | None:
     text = phrase_text_render(
         text=phrase.text, customer=conversation.customer, agent=conversation.assigned_agent
     )
+    try:
+        moderation = outgoing_text_check(text=text)
+    except SensitiveTextRefused as exc:
+        # A canned phrase (or a nickname filled into it) hit a block word: stay silent rather
+        # than say it. The log names the phrase, never the text.
+        logger.warning("bot reply with phrase %s blocked by the word filter: %s", phrase.pk, exc)
+        return None
     return _message_store(
         conversation=conversation,
         sender_kind=SenderKind.BOT,
@@ -170,6 +202,7 @@ def bot_reply_create(
         emotion=emotion_for_intent(intent=intent),
         canned_phrase=phrase,
         voiced=True,
+        moderation=moderation,
     )
 
 
@@ -196,6 +229,7 @@ def agent_reply_create(
             )
         text = phrase.text
     text = phrase_text_render(text=_clean_text(text), customer=conversation.customer, agent=agent)
+    moderation = outgoing_text_check(text=text)  # SensitiveTextRefused: nothing is sent
     overridden = emotion is not None
     if emotion is None:
         emotion = emotion_suggestion(conversation=conversation)
@@ -212,4 +246,5 @@ def agent_reply_create(
         emotion_overridden=overridden,
         canned_phrase=phrase,
         voiced=True,
+        moderation=moderation,
     )

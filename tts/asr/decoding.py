@@ -133,6 +133,10 @@ def decode_audio(
         )
     declared_family = normalise_format(declared)
     detected = sniff_format(data)
+    if declared_family == "pcm" and detected in ("mp3", "aac") and not data.startswith(b"ID3"):
+        # Raw PCM has no header, and an MPEG frame sync is only two bytes: a recording that
+        # starts with a sample like 0xE3FF would "look like" MP3. Only real magic overrules.
+        detected = None
     if detected is None:
         if declared_family != "pcm":
             raise AudioRejected(

@@ -102,3 +102,11 @@ def test_silk_frame_count_bounds_the_duration_before_decoding():
     silence = np.zeros(16000 * 90, dtype=np.float32)
     data = encode_as(silence, 16000, "silk")
     assert _rejected(data, declared="silk").code == "audio_too_long"
+
+
+def test_raw_pcm_that_starts_like_an_mpeg_frame_sync_is_still_pcm():
+    # Found by the round-trip bench: int16 -7169 is b"\xff\xe3" little-endian.
+    pcm = np.full(16000, -7169, dtype="<i2").tobytes()
+    assert pcm[:2] == b"\xff\xe3"
+    decoded = decode_audio(pcm, declared="pcm", sample_rate=16000)
+    assert decoded.format == "pcm" and decoded.duration_ms == 1000
