@@ -16,13 +16,13 @@ from django.views.decorators.http import require_GET, require_POST
 from common.errors import error_body, validation_error_body
 from tts.models import EmotionPreset
 
+from .payloads import conversation_payload, message_payload
 from .selectors.conversations import (
     conversation_get_for_user,
-    conversation_payload,
     conversations_for_console,
     user_is_staff,
 )
-from .selectors.messages import conversation_messages, message_payload
+from .selectors.messages import conversation_messages
 from .selectors.phrases import phrase_search
 from .selectors.policy import emotion_suggestion
 from .selectors.voice import message_from_voice_token

@@ -95,6 +95,9 @@ class AudioFormat(models.TextChoices):
     WAV = "wav", "WAV"
     MP3 = "mp3", "MP3"
     PCM = "pcm", "PCM"
+    OPUS = "opus", "Opus"
+    AAC = "aac", "AAC"
+    FLAC = "flac", "FLAC"
 
 
 class AudioClip(models.Model):

@@ -13,6 +13,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from common.redaction import traceback_summary
@@ -486,28 +487,66 @@ def speech_stream_record(*, stream: SpeechStream, status: str, error: str = "") 
     )
 
 
-def clip_stale_delete(*, older_than_days: int | None = None) -> int:
-    """Delete clips no request can reach any more (engine version or lexicon changed, i.e. their
-    key is not what it would be today), plus, optionally, clips unused for N days."""
+CLIP_PRUNE_BATCH = 5_000
+
+
+def _clips_stale_filter(*, older_than_days: int | None) -> Q:
+    """Which clips no request can reach any more, as one filter (a few queries, not one per clip):
+    another engine version, a lexicon entry edited since, a preset edited since, or (optionally)
+    unused for N days."""
     current_version = engine_version()
     lexicon = lexicon_current()
-    presets = {p.name: controls_for_preset(p).as_dict() for p in EmotionPreset.objects.all()}
-    cutoff = timezone.now() - timedelta(days=older_than_days) if older_than_days else None
+    stale = ~Q(engine_version=current_version)
+    # A clip's lexicon fingerprint covers only the entries its text uses, so a clip that uses
+    # none must carry the empty fingerprint; the few that use some are checked one by one.
+    uses_entry = Q()
+    for word in lexicon:
+        uses_entry |= Q(text__contains=word)
+    wrong_for_no_entry = ~Q(lexicon_fingerprint=lexicon_fingerprint({}))
+    stale |= (~uses_entry & wrong_for_no_entry) if lexicon else wrong_for_no_entry
+    if lexicon:
+        edited = [
+            pk
+            for pk, text, fingerprint in AudioClip.objects.filter(
+                uses_entry, engine_version=current_version
+            )
+            .values_list("pk", "text", "lexicon_fingerprint")
+            .iterator()
+            if fingerprint != lexicon_fingerprint({w: p for w, p in lexicon.items() if w in text})
+        ]
+        stale |= Q(pk__in=edited)
+    # A preset edited since: its clips no longer sound like the preset.
+    for preset in EmotionPreset.objects.all():
+        stale |= Q(emotion=preset.name) & ~Q(controls=controls_for_preset(preset).as_dict())
+    if older_than_days:
+        stale |= Q(last_used_at__lt=timezone.now() - timedelta(days=older_than_days))
+    return stale
+
+
+def clip_stale_delete(
+    *, older_than_days: int | None = None, progress: Callable[[int], None] | None = None
+) -> int:
+    """Delete clips no request can reach any more (engine version, lexicon or preset changed),
+    plus, optionally, clips unused for N days. Rows go in batches, each its own transaction, and a
+    batch's files are removed only after its rows are committed: a crash can leave an orphan
+    file, never a row pointing at a missing file."""
+    stale = _clips_stale_filter(older_than_days=older_than_days)
+    storage = AudioClip._meta.get_field("file").storage
     deleted = 0
-    for clip in AudioClip.objects.select_related("voice").iterator():
-        used = {w: p for w, p in lexicon.items() if w in clip.text}
-        stale = (
-            clip.engine_version != current_version
-            or clip.lexicon_fingerprint != lexicon_fingerprint(used)
-            # A preset edited since: its clips no longer sound like the preset.
-            or (clip.emotion and presets.get(clip.emotion) not in (None, clip.controls))
+    while True:
+        batch = list(
+            AudioClip.objects.filter(stale).order_by().values_list("pk", "file")[:CLIP_PRUNE_BATCH]
         )
-        unused = cutoff is not None and clip.last_used_at < cutoff
-        if stale or unused:
-            clip.file.delete(save=False)
-            clip.delete()
-            deleted += 1
-    return deleted
+        if not batch:
+            return deleted
+        with transaction.atomic():
+            AudioClip.objects.filter(pk__in=[pk for pk, _name in batch]).delete()
+        for _pk, name in batch:
+            if name:
+                storage.delete(name)
+        deleted += len(batch)
+        if progress:
+            progress(deleted)
 
 
 # --- moderation -------------------------------------------------------------------------------

@@ -106,7 +106,8 @@ def test_it_refuses_revoked_unknown_and_missing_keys_with_401(api_client):
 
     for response in (revoked, unknown, missing):
         assert response.status_code == 401
-        assert set(response.json()["error"]) == {"code", "message", "fields"}
+        # OpenAI's error keys on /v1/, plus our envelope's
+        assert set(response.json()["error"]) == {"code", "message", "fields", "type", "param"}
     assert revoked.json()["error"]["code"] == "invalid_key"
     assert revoked.json() == unknown.json()  # a revoked key is indistinguishable from a guess
     assert not SynthesisRecord.objects.exists()

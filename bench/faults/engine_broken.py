@@ -57,7 +57,7 @@ def drill(stack: Stack, case: str, session: str) -> bool:
         reply = posted.json()["bot_reply"]
         say(
             f"[{case}] POST 你好 -> {posted.status_code}; bot reply delivered as text: "
-            f"{reply['text'] if reply else None!r}, audio {reply['audio_status'] if reply else '-'}"
+            f"{reply['text'] if reply else None!r}, audio {reply['audio']['status'] if reply else '-'}"
         )
         if posted.status_code != 201 or not reply or not reply["text"]:
             return False
@@ -72,9 +72,9 @@ def drill(stack: Stack, case: str, session: str) -> bool:
         api_reply = next(m for m in listed if m["id"] == reply["id"])
         say(
             f"[{case}] chat API: text {api_reply['text']!r}, audio "
-            f"{api_reply['audio_status']}, error {api_reply['audio_error']!r}"
+            f"{api_reply['audio']['status']}, error {api_reply['audio']['error']!r}"
         )
-        if api_reply["audio_status"] != "failed" or not api_reply["audio_error"]:
+        if api_reply["audio"]["status"] != "failed" or not api_reply["audio"]["error"]:
             ok = False
             say(f"FAIL [{case}]: the chat API does not show the failure")
     admin = httpx.get(

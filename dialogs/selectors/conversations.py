@@ -1,16 +1,14 @@
-"""Conversation reads: permission-checked fetches, the lists of each audience, payloads."""
-
-from typing import Any
+"""Conversation reads: permission-checked fetches, the lists of each audience."""
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 
 from accounts.models import User
 
 from ..models import Conversation, ConversationStatus, SenderKind
+from ..payloads import CONVERSATION_PAYLOAD_RELATIONS
 
 ACTIVE_STATUSES = (ConversationStatus.OPEN, ConversationStatus.PENDING)
 
@@ -27,7 +25,7 @@ def user_is_staff(user) -> bool:
 def conversation_get_for_user(*, user: User, conversation_id: int) -> Conversation:
     """Permission-checked fetch: staff see every conversation, customers only their own."""
     conversation = get_object_or_404(
-        Conversation.objects.select_related("customer", "assigned_agent"), pk=conversation_id
+        Conversation.objects.select_related(*CONVERSATION_PAYLOAD_RELATIONS), pk=conversation_id
     )
     if not (user_is_staff(user) or conversation.customer_id == user.pk):
         raise PermissionDenied
@@ -60,7 +58,7 @@ def conversations_for_console() -> QuerySet[Conversation]:
     )
     return (
         Conversation.objects.filter(status__in=ACTIVE_STATUSES)
-        .select_related("customer__customer_profile", "assigned_agent", "last_message")
+        .select_related(*CONVERSATION_PAYLOAD_RELATIONS, "last_message")
         .annotate(unread_count=unread)
         .order_by("-priority", F("last_message_at").desc(nulls_last=True), "-pk")
     )
@@ -68,7 +66,7 @@ def conversations_for_console() -> QuerySet[Conversation]:
 
 def conversations_for_customer(*, customer: User) -> QuerySet[Conversation]:
     return Conversation.objects.filter(customer=customer).select_related(
-        "assigned_agent", "last_message"
+        *CONVERSATION_PAYLOAD_RELATIONS
     )
 
 
@@ -83,9 +81,7 @@ def conversations_for_agents(
 
     `assigned`: "me" (assigned to `user`), "none" (unassigned), else no filter.
     """
-    conversations = Conversation.objects.select_related(
-        "customer__customer_profile", "assigned_agent", "last_message"
-    )
+    conversations = Conversation.objects.select_related(*CONVERSATION_PAYLOAD_RELATIONS)
     if status:
         conversations = conversations.filter(status=status)
     else:
@@ -97,27 +93,3 @@ def conversations_for_agents(
     if priority is not None:
         conversations = conversations.filter(priority=priority)
     return conversations
-
-
-def conversation_payload(conversation: Conversation) -> dict[str, Any]:
-    """The conversation in console JSON and `conversation.updated` events."""
-    return {
-        "id": conversation.pk,
-        "status": conversation.status,
-        "priority": conversation.priority,
-        "assigned_agent": conversation.assigned_agent.display_name
-        if conversation.assigned_agent_id
-        else None,
-        "last_message_id": conversation.last_message_id,
-        "last_message_at": timezone.localtime(conversation.last_message_at).isoformat()
-        if conversation.last_message_at
-        else None,
-    }
-
-
-def conversation_api_payload(conversation: Conversation) -> dict[str, Any]:
-    """`conversation_payload` plus what the REST API adds (creation time, customer name)."""
-    payload = conversation_payload(conversation)
-    payload["created_at"] = timezone.localtime(conversation.created_at).isoformat()
-    payload["customer"] = conversation.customer.display_name
-    return payload

@@ -9,7 +9,8 @@ from accounts.models import User
 
 from ..events import conversation_event_publish
 from ..models import Conversation, ConversationPriority, ConversationStatus
-from ..selectors.conversations import conversation_active_for_customer, conversation_payload
+from ..payloads import conversation_payload
+from ..selectors.conversations import conversation_active_for_customer
 
 
 def conversation_updated_publish(*, conversation: Conversation) -> None:

@@ -24,7 +24,8 @@ from ..models import (
     Message,
     SenderKind,
 )
-from ..selectors.messages import bot_reply_after, message_payload, message_with_client_id
+from ..payloads import message_payload
+from ..selectors.messages import bot_reply_after, message_with_client_id
 from ..selectors.phrases import phrase_get_by_code, phrase_match_for_text
 from ..selectors.policy import emotion_for_intent, emotion_suggestion, intent_classify
 from .conversations import conversation_updated_publish

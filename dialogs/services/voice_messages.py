@@ -21,7 +21,8 @@ from tts.engine import audio
 
 from ..events import conversation_event_publish
 from ..models import AudioStatus, Conversation, ConversationStatus, Message, MessageKind, SenderKind
-from ..selectors.messages import message_payload, message_with_client_id
+from ..payloads import message_payload
+from ..selectors.messages import message_with_client_id
 from ..selectors.policy import intent_classify
 from ..selectors.voice import asr_prompt_current
 from .messages import (

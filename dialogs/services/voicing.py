@@ -23,7 +23,7 @@ from tts.models import SynthesisSource
 
 from ..events import conversation_event_publish
 from ..models import AudioStatus, Message
-from ..selectors.messages import message_payload
+from ..payloads import message_payload
 
 AUDIO_ERROR_MAX = 300
 SWEEP_BATCH = 500

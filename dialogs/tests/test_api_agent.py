@@ -70,7 +70,7 @@ def test_the_list_filters_by_status_assignment_and_priority(as_agent, agent, sup
 def test_assign_defaults_to_the_caller(as_agent, agent, conversation):
     response = as_agent.post(action_url(conversation.pk, "assign"), {}, format="json")
     assert response.status_code == 200
-    assert response.json()["assigned_agent"] == agent.display_name
+    assert response.json()["assigned_agent"] == {"id": agent.pk, "display_name": agent.display_name}
     conversation.refresh_from_db()
     assert conversation.assigned_agent == agent
 
@@ -118,7 +118,7 @@ def test_reply_with_text_follows_the_emotion_policy(as_agent, agent, customer, c
     assert body["sender_kind"] == SenderKind.AGENT
     assert body["author"] == agent.display_name
     assert body["audio"]["status"] == AudioStatus.PENDING
-    assert body["audio"]["emotion"] == "calm"  # complaint -> calm
+    assert body["audio"]["emotion"]["name"] == "calm"  # complaint -> calm
 
 
 def test_reply_with_a_short_code_and_an_emotion_override(as_agent, conversation, customer):
@@ -134,7 +134,7 @@ def test_reply_with_a_short_code_and_an_emotion_override(as_agent, conversation,
         body["text"]
         == f"{customer.customer_profile.nickname}您好，我是客服小李，请问有什么可以帮您？"
     )
-    assert body["audio"]["emotion"] == "happy"
+    assert body["audio"]["emotion"]["name"] == "happy"
     assert conversation.messages.get(pk=body["id"]).emotion_overridden is True
 
 

@@ -76,7 +76,7 @@ def test_reply_requires_csrf_and_creates_an_agent_message(agent, conversation):
     payload = response.json()["message"]
     assert payload["sender_kind"] == "agent"
     assert payload["text"].startswith("非常抱歉")
-    assert payload["audio_status"] == "pending"
+    assert payload["audio"]["status"] == "pending"
     assert Message.objects.filter(pk=payload["id"], author=agent).exists()
 
 
@@ -96,7 +96,7 @@ def test_reply_errors_use_the_error_envelope(client, agent, conversation, preset
     response = client.post(
         url, json.dumps({"text": "好的", "emotion": "happy"}), content_type="application/json"
     )
-    assert response.json()["message"]["emotion"] == "happy"
+    assert response.json()["message"]["audio"]["emotion"]["name"] == "happy"
 
 
 def test_messages_endpoint_returns_messages_after_an_id(client, agent, conversation, customer):

@@ -25,6 +25,6 @@ def test_customers_see_a_plain_reason_while_the_detail_stays_for_staff(
 
     payload = next(m for m in listed["results"] if m["id"] == message.pk)
     assert payload["audio"]["status"] == "failed"
-    assert payload["audio_error"] and "/srv/" not in str(payload)
+    assert payload["audio"]["error"] and "/srv/" not in str(payload)
     message.refresh_from_db()
     assert message.audio_error == SERVER_DETAIL

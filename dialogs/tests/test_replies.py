@@ -125,5 +125,5 @@ def test_events_are_published_only_after_commit(
     events = {r["event"]["type"]: r["event"] for r in received}
     assert set(events) == {"message.created", "conversation.updated"}
     assert events["message.created"]["message"]["id"] == message.pk
-    assert events["message.created"]["message"]["intent"] == "inquiry"
+    assert events["message.created"]["message"]["intent"]["name"] == "inquiry"
     assert events["conversation.updated"]["conversation"]["last_message_id"] == message.pk

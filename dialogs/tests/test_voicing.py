@@ -67,8 +67,8 @@ def test_audio_ready_is_published(conversation, agent, django_capture_on_commit_
         async_to_sync(layer.group_discard)(f"conversation.{conversation.pk}", channel)
     payload = events[-1]["message"]
     assert payload["id"] == message.pk
-    assert payload["audio_status"] == "ready"
-    assert payload["audio_url"].startswith("/media/audio/")
+    assert payload["audio"]["status"] == "ready"
+    assert payload["audio"]["url"].startswith("/media/audio/")
 
 
 async def _receive_until(layer, channel, event_type, limit=10):

@@ -63,14 +63,8 @@
   }
 
   // --- rendering --------------------------------------------------------------------------
-  function audioOf(m) {
-    // API messages carry `audio`; WebSocket events carry the console's flat fields.
-    if (m.audio) return m.audio;
-    return { status: m.audio_status, url: m.audio_url || null };
-  }
-
   function renderAudio(wrapper, m) {
-    const audio = audioOf(m);
+    const audio = m.audio;  // the same shape from the API and from WebSocket events
     let slot = wrapper.querySelector(".audio");
     if (!slot) {
       slot = document.createElement("div");

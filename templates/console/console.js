@@ -32,23 +32,24 @@
       slot.className = "audio";
       wrapper.appendChild(slot);
     }
-    if (m.audio_status === "ready" && m.audio_url) {
+    const audio = m.audio;
+    if (audio.status === "ready" && audio.url) {
       if (!slot.querySelector("audio")) {
         slot.textContent = "";
-        const audio = document.createElement("audio");
-        audio.controls = true;
-        audio.preload = "none";
-        audio.src = m.audio_url;
-        slot.appendChild(audio);
+        const player = document.createElement("audio");
+        player.controls = true;
+        player.preload = "none";
+        player.src = audio.url;
+        slot.appendChild(player);
       }
-    } else if (m.audio_status === "pending") {
+    } else if (audio.status === "pending") {
       slot.innerHTML = "";
       slot.className = "audio muted";
       slot.textContent = i18n.i18nPending;
-    } else if (m.audio_status === "failed") {
+    } else if (audio.status === "failed") {
       slot.className = "audio muted";
       slot.textContent = i18n.i18nFailed;
-      slot.title = m.audio_error || "";
+      slot.title = audio.error || "";
     } else {
       slot.textContent = "";
     }
@@ -72,11 +73,11 @@
     }
     const parts = [senders[m.sender_kind] || m.sender_kind];
     if (m.author) parts.push(m.author);
-    if (m.intent_label) parts.push("#" + m.intent_label);
-    if (m.emotion_label) parts.push("♪" + m.emotion_label);
+    if (m.intent) parts.push("#" + m.intent.label);
+    if (m.audio.emotion) parts.push("♪" + m.audio.emotion.label);
     parts.push(new Date(m.created_at).toLocaleTimeString());
     wrapper.querySelector(".meta").textContent = parts.join(" · ");
-    wrapper.dataset.audioStatus = m.audio_status;
+    wrapper.dataset.audioStatus = m.audio.status;
     renderAudio(wrapper, m);
     lastId = Math.max(lastId, m.id);
     if (isNew) box.scrollTop = box.scrollHeight;
@@ -197,7 +198,7 @@
   form.addEventListener("submit", async function (e) {
     e.preventDefault();
     errorBox.textContent = "";
-    const body = phrase ? { phrase_code: phrase.short_code } : { text: textarea.value };
+    const body = phrase ? { short_code: phrase.short_code } : { text: textarea.value };
     // Only an explicit choice is an override; otherwise the server applies the policy.
     if (emotionTouched) body.emotion = emotionSelect.value;
     const response = await fetch(config.replyUrl, {

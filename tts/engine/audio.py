@@ -1,9 +1,11 @@
 """Audio output: loudness normalisation, resampling and encoding of synthesised speech.
 
 The engine produces mono float32 samples in [-1, 1] at ``SAMPLE_RATE``. Everything here works on
-that representation and turns it into bytes for the API (WAV, MP3, raw PCM), either in one go or
-chunk by chunk for streaming. Plain numpy/scipy plus two small wheels (pyloudnorm, lameenc;
-miniaudio only for decoding) — no Django, no system libraries, no ffmpeg.
+that representation and turns it into bytes for the API (WAV, MP3, raw PCM; Ogg/Opus, AAC (ADTS)
+and FLAC for OpenAI-compatible clients), either in one go or chunk by chunk for streaming (WAV,
+MP3, PCM). Plain numpy/scipy plus small wheels (pyloudnorm, lameenc; PyAV, whose wheels bundle
+FFmpeg's libraries, for Opus/AAC/FLAC; miniaudio only for decoding) — no Django, no system
+binaries.
 """
 
 from __future__ import annotations
@@ -21,8 +23,16 @@ from scipy.signal import resample_poly
 
 SAMPLE_RATE: Final = 24000
 
-AudioFormat = Literal["wav", "mp3", "pcm"]
+AudioFormat = Literal["wav", "mp3", "pcm", "opus", "aac", "flac"]
 AUDIO_FORMATS: Final[tuple[str, ...]] = get_args(AudioFormat)
+# Formats StreamEncoder can emit chunk by chunk (the others are encoded whole).
+STREAM_FORMATS: Final[tuple[str, ...]] = ("wav", "mp3", "pcm")
+# PyAV container and codec per format; bit rates for the lossy ones suit 24 kHz mono speech.
+_AV_CODECS: Final[dict[str, tuple[str, str, int | None]]] = {
+    "opus": ("ogg", "libopus", 32000),
+    "aac": ("adts", "aac", 48000),
+    "flac": ("flac", "flac", None),
+}
 
 # audio/L16 is big-endian by RFC 2586, but browsers' Web Audio code and every TTS API we mimic
 # send little-endian; the explicit ``endianness`` parameter removes the ambiguity.
@@ -30,6 +40,9 @@ CONTENT_TYPES: Final[dict[str, str]] = {
     "wav": "audio/wav",
     "mp3": "audio/mpeg",
     "pcm": f"audio/L16;rate={SAMPLE_RATE};channels=1;endianness=little-endian",
+    "opus": "audio/ogg; codecs=opus",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
 }
 
 # One loudness for every reply so consecutive answers do not jump in volume. -20 LUFS sits
@@ -151,6 +164,42 @@ def _new_mp3_encoder(sample_rate: int) -> lameenc.Encoder:
     return enc
 
 
+def _encode_av(pcm: np.ndarray, sample_rate: int, fmt: str) -> bytes:
+    import av  # imported lazily: FFmpeg's libraries are only loaded when these formats are asked
+
+    container, codec, bit_rate = _AV_CODECS[fmt]
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=container) as out:
+        stream = out.add_stream(codec, rate=sample_rate, layout="mono")
+        if bit_rate:
+            stream.bit_rate = bit_rate
+        frame = av.AudioFrame.from_ndarray(pcm[None, :], format="s16", layout="mono")
+        frame.sample_rate = sample_rate
+        # PyAV re-frames and converts to the codec's sample format (Opus/AAC frame sizes).
+        for packet in stream.encode(frame if len(pcm) else None):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def _decode_av(data: bytes) -> tuple[np.ndarray, int]:
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        rate = stream.rate
+        parts = []
+        for frame in container.decode(stream):
+            arr = frame.to_ndarray()
+            if arr.dtype == np.int16:
+                arr = arr.astype(np.float32) / 32767.0
+            # planar -> (channels, n); packed mono -> (1, n)
+            parts.append(arr.reshape(frame.layout.nb_channels, -1).mean(axis=0))
+    samples = np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
+    return samples, rate
+
+
 def encode(samples: np.ndarray, *, sample_rate: int, fmt: AudioFormat) -> bytes:
     """Encode mono float samples as 16-bit WAV, MP3 (CBR, ``MP3_BITRATE_KBPS``) or raw s16le."""
     pcm = _to_int16(samples).tobytes()
@@ -167,6 +216,8 @@ def encode(samples: np.ndarray, *, sample_rate: int, fmt: AudioFormat) -> bytes:
     if fmt == "mp3":
         enc = _new_mp3_encoder(sample_rate)
         return bytes(enc.encode(pcm) + enc.flush())
+    if fmt in _AV_CODECS:
+        return _encode_av(_to_int16(samples), sample_rate, fmt)
     raise ValueError(f"unknown audio format {fmt!r}; expected one of {AUDIO_FORMATS}")
 
 
@@ -192,8 +243,8 @@ class StreamEncoder:
     """
 
     def __init__(self, fmt: AudioFormat, *, sample_rate: int = SAMPLE_RATE) -> None:
-        if fmt not in AUDIO_FORMATS:
-            raise ValueError(f"unknown audio format {fmt!r}; expected one of {AUDIO_FORMATS}")
+        if fmt not in STREAM_FORMATS:
+            raise ValueError(f"cannot stream {fmt!r}; expected one of {STREAM_FORMATS}")
         self.fmt: AudioFormat = fmt
         self.sample_rate = sample_rate
         self.samples_fed = 0
@@ -262,6 +313,11 @@ def decode(
             raise ValueError(f"expected mono MP3, got {decoded.nchannels} channels")
         rate = decoded.sample_rate
         pcm = np.asarray(decoded.samples, dtype=np.int16)[MP3_DECODER_DELAY:]
+    elif fmt in _AV_CODECS:
+        # Opus decodes at 48 kHz and both lossy codecs add their own priming samples; callers
+        # compare these by content, not sample by sample.
+        samples, rate = _decode_av(data)
+        return (samples[:num_samples] if num_samples is not None else samples), rate
     else:
         raise ValueError(f"unknown audio format {fmt!r}; expected one of {AUDIO_FORMATS}")
     if num_samples is not None:

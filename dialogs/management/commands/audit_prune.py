@@ -1,5 +1,6 @@
 """Retention: delete synthesis records and change-history rows older than N days."""
 
+import sys
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
@@ -18,7 +19,12 @@ class Command(BaseCommand):
         if older_than < 1:
             raise CommandError("--older-than must be at least 1 day.")
         cutoff = timezone.now() - timedelta(days=older_than)
-        deleted = audit_prune(before=cutoff)
+        end = "\r" if sys.stderr.isatty() else "\n"
+
+        def progress(label: str, done: int) -> None:
+            self.stderr.write(f"{label}: {done:,}…", ending=end)
+
+        deleted = audit_prune(before=cutoff, progress=progress)
         for label, count in deleted.items():
             self.stdout.write(f"{label}: {count}")
         self.stdout.write(

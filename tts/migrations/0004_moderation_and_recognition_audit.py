@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tts', '0002_seed_voice_and_presets'),
+        ('tts', '0003_audio_formats_opus_aac_flac'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

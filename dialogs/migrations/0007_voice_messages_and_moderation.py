@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dialogs', '0005_message_order_index'),
+        ('dialogs', '0006_message_text_trigram'),
     ]
 
     operations = [
