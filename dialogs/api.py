@@ -209,10 +209,15 @@ class ConversationMessagesApi(APIView):
 
     @extend_schema(
         operation_id="conversations_messages_create",
-        request=MessageCreateInputSerializer,
+        request={
+            "application/json": MessageCreateInputSerializer,
+            "multipart/form-data": VoiceCreateInputSerializer,
+        },
         responses={201: MessagePostOutputSerializer, 200: MessagePostOutputSerializer},
         description="201 with the stored message and the bot's auto-reply (or null); "
-        "200 with the already stored pair when `client_id` was seen before.",
+        "200 with the already stored pair when `client_id` was seen before. A voice message: "
+        "multipart `audio`, or JSON `audio_base64` + `format` (see docs/api.md); its transcript "
+        "follows as a `message.transcribed` event.",
     )
     def post(self, request, conversation_id: int):
         conversation = conversation_get_for_customer(

@@ -78,7 +78,9 @@ class MessagePayload(TypedDict):
     client_id: Annotated[str | None, "The sender's idempotency key, if one was given"]
     sender_kind: Annotated[str, SenderKind]
     author: Annotated[str, 'Display name of the customer or agent; "" for the bot']
-    text: Annotated[str, "Masked for display where the word filter masks; a voice message's transcript"]
+    text: Annotated[
+        str, "Masked for display where the word filter masks; a voice message's transcript"
+    ]
     kind: Annotated[str, MessageKind]
     voice: Annotated[MessageVoice | None, "Voice messages only"]
     transcript: Annotated[MessageTranscript | None, "Voice messages only"]

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -58,7 +57,12 @@ def test_each_format_is_stored_transcribed_and_playable(
     samples, rate, _text = spoken_request
     data = encode_as(samples, rate, fmt)
     response = _post_base64(
-        run_on_commit, as_customer, conversation, data, fmt, sample_rate=CLIENT_RATES[fmt],
+        run_on_commit,
+        as_customer,
+        conversation,
+        data,
+        fmt,
+        sample_rate=CLIENT_RATES[fmt],
         client_id=f"v-{fmt}",
     )
     assert response.status_code == 201, response.json()
@@ -109,37 +113,33 @@ def test_multipart_upload_and_client_id_idempotency(
 
 
 def test_transcript_feeds_the_bot_reply_and_events_come_in_order(
-    as_customer, run_on_commit, conversation, engine, recognizer
+    as_customer, run_on_commit, conversation, engine, recognizer, monkeypatch
 ):
     speech = engine.synthesize("请问退款多久能到账？")
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(conversation_group(conversation.pk), channel)
+    published = []
+    send = layer.group_send
 
-    response = _post_base64(
-        run_on_commit, as_customer, conversation, encode_as(speech.samples, speech.sample_rate,
-        "mp3"), "mp3"
-    )
+    async def recording_group_send(group, message):
+        # A spy: every event still goes out through the real layer.
+        if group == conversation_group(conversation.pk):
+            published.append(message["event"])
+        await send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", recording_group_send)
+    mp3 = encode_as(speech.samples, speech.sample_rate, "mp3")
+    response = _post_base64(run_on_commit, as_customer, conversation, mp3, "mp3")
     assert response.status_code == 201
 
-    events = []
-    while True:
-        try:
-            events.append(async_to_sync(layer.receive)(channel)["event"])
-        except Exception:
-            break
-        if len(events) > 20 or any(e["type"] == "message.created" and e["message"]["sender_kind"]
-                                   == "bot" for e in events):
-            break
-    kinds = [(e["type"], e["message"]["sender_kind"]) for e in events if "message" in e]
-    voice_id = response.json()["message"]["id"]
+    kinds = [(e["type"], e["message"]["sender_kind"]) for e in published if "message" in e]
     created = kinds.index(("message.created", "customer"))
     transcribed = kinds.index(("message.transcribed", "customer"))
     bot = kinds.index(("message.created", "bot"))
     assert created < transcribed < bot
-    transcribed_event = [e for e in events if e["type"] == "message.transcribed"][0]
-    assert transcribed_event["message"]["id"] == voice_id
-    assert transcribed_event["message"]["transcript"]["status"] == "ready"
+    event = next(e for e in published if e["type"] == "message.transcribed")
+    assert event["message"]["id"] == response.json()["message"]["id"]
+    assert event["message"]["transcript"]["status"] == "ready"
+    assert "退款" in event["message"]["transcript"]["text"]
     bot_reply = conversation.messages.get(sender_kind=SenderKind.BOT)
     assert bot_reply.canned_phrase.short_code == "refund"
 
@@ -200,7 +200,9 @@ def sources():
     return {
         "wav": wav_bytes(np.zeros(8000, dtype="<i2"), 16000),
         # 61 s of quiet noise: just over the 60 s limit.
-        "long": encode_as((rng.standard_normal(16000 * 61) * 0.01).astype(np.float32), 16000, "ogg"),
+        "long": encode_as(
+            (rng.standard_normal(16000 * 61) * 0.01).astype(np.float32), 16000, "ogg"
+        ),
         # ten minutes of silence: a few kB that would decode to 19 MB of samples.
         "bomb": encode_as(np.zeros(16000 * 600, dtype=np.float32), 16000, "ogg"),
     }
@@ -241,14 +243,17 @@ def test_base64_garbage_and_too_big_are_refused(as_customer, run_on_commit, conv
 
 
 def test_only_the_owner_can_post_voice_and_links_expire(
-    api_client, as_customer, run_on_commit, conversation, recognizer, settings
+    as_customer, run_on_commit, conversation, recognizer, settings
 ):
+    from rest_framework.test import APIClient
+
     from accounts.tests.factories import CustomerFactory
 
-    stranger = CustomerFactory()
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for_user(user=stranger)['access']}")
+    stranger = APIClient()
+    token = tokens_for_user(user=CustomerFactory())["access"]
+    stranger.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     wav = encode_as(np.zeros(16000, dtype=np.float32), 16000, "wav")
-    assert _post_base64(run_on_commit, api_client, conversation, wav, "wav").status_code == 404
+    assert _post_base64(run_on_commit, stranger, conversation, wav, "wav").status_code == 404
 
     settings.TTS_AUDIO_URL_TTL_SECONDS = -5  # already expired when issued
     response = _post_base64(run_on_commit, as_customer, conversation, wav, "wav")
