@@ -10,7 +10,8 @@ RUN_ENV := DEBUG=1 WECHAT_DEV_LOGIN=1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cs_platform
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test lint format install install-dev model migrate services bench clean
+.PHONY: run test lint format install install-dev model migrate services bench clean miniprogram-test
+MINIPROGRAM := clients/miniprogram
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,8 +50,20 @@ format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: install-dev model services lint
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+# The mini-program's packages (jest, miniprogram-simulate, ws), from the committed lockfile.
+$(MINIPROGRAM)/node_modules/.installed: $(MINIPROGRAM)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: apt-get install -y nodejs npm (.ci/run does it)"; exit 1; }
+	cd $(MINIPROGRAM) && npm ci --no-audit --no-fund
+	touch $@
+
+# Unit tests of the mini-program (miniprogram-simulate + jest); its integration test against a
+# real server runs inside pytest (clients/tests/test_miniprogram.py).
+miniprogram-test: $(MINIPROGRAM)/node_modules/.installed
+	cd $(MINIPROGRAM) && npm test
+
+# CI=true: property tests replay derandomised cases, and any skip fails (conftest.py).
+test: install-dev model services lint miniprogram-test
+	CI=true DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
 # Engine speed vs TFLite, then the API load run (starts its own server and worker).
 bench: install-dev model

@@ -16,8 +16,12 @@ from common.errors import ServiceUnavailable
 from . import services
 from .audit import auth_event_record
 from .models import AuthChannel, AuthEventKind
-from .serializers import TokenPairOutputSerializer, UserOutputSerializer
-from .wechat import WeChatError
+from .serializers import (
+    TokenPairOutputSerializer,
+    TokenRefreshInputSerializer,
+    UserOutputSerializer,
+)
+from .wechat import WeChatError, WeChatNotConfigured
 
 login_ratelimit = method_decorator(
     ratelimit(key="ip", rate=lambda group, request: _login_rate(), block=True), name="post"
@@ -31,7 +35,12 @@ def _login_rate() -> str:
 
 
 def _token_response(user, status_code=status.HTTP_200_OK) -> Response:
-    payload = {**services.tokens_for_user(user=user), "user": user}
+    try:
+        payload = {**services.tokens_for_user(user=user), "user": user}
+    except services.AccountDisabled as exc:
+        raise exceptions.PermissionDenied(
+            _("This account is disabled."), "account_disabled"
+        ) from exc
     return Response(TokenPairOutputSerializer(payload).data, status=status_code)
 
 
@@ -49,6 +58,20 @@ class WeChatLoginApi(APIView):
         serializer.is_valid(raise_exception=True)
         try:
             user = services.customer_login_with_wechat(code=serializer.validated_data["code"])
+        except WeChatNotConfigured as exc:
+            raise ServiceUnavailable(
+                _("WeChat login is not configured on this server."), "wechat_not_configured"
+            ) from exc
+        except services.AccountDisabled as exc:
+            auth_event_record(
+                kind=AuthEventKind.LOGIN_FAILED,
+                request=request,
+                channel=AuthChannel.WECHAT,
+                reason="account_disabled",
+            )
+            raise exceptions.PermissionDenied(
+                _("This account is disabled."), "account_disabled"
+            ) from exc
         except WeChatError as exc:
             auth_event_record(
                 kind=AuthEventKind.LOGIN_FAILED,
@@ -96,7 +119,7 @@ class StaffTokenObtainApi(TokenObtainPairView):
 
 
 class TokenRefreshApi(TokenRefreshView):
-    pass
+    serializer_class = TokenRefreshInputSerializer
 
 
 class LogoutApi(APIView):
@@ -110,7 +133,9 @@ class LogoutApi(APIView):
         serializer = self.LogoutInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            services.refresh_token_revoke(token=serializer.validated_data["refresh"])
+            services.refresh_token_revoke(
+                token=serializer.validated_data["refresh"], user=request.user
+            )
         except TokenError as exc:
             raise exceptions.ValidationError(
                 {"refresh": [_("Token is invalid or expired.")]}

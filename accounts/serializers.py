@@ -1,6 +1,9 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from .models import STAFF_ROLES, AuthChannel, AuthEventKind, User
 
@@ -51,3 +54,25 @@ class StaffTokenObtainSerializer(TokenObtainPairSerializer):
         )
         data["user"] = UserOutputSerializer(self.user).data
         return data
+
+
+class TokenRefreshInputSerializer(TokenRefreshSerializer):
+    """Refresh with the account as it is *now*: a deactivated or deleted user gets 401 (not a
+    500 for a deleted one), and the new tokens carry the current role - a demoted agent's
+    refreshed token no longer says `role: agent`."""
+
+    def validate(self, attrs):
+        refresh = RefreshToken(attrs["refresh"])
+        user_id = refresh.payload.get(jwt_settings.USER_ID_CLAIM)
+        user = User.objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first()
+        if user is None or not jwt_settings.USER_AUTHENTICATION_RULE(user):
+            raise AuthenticationFailed(
+                self.error_messages["no_active_account"], "no_active_account"
+            )
+        refresh["role"] = user.role  # before deriving the access token: it copies the claims
+        refresh.blacklist()  # rotation, as BLACKLIST_AFTER_ROTATION asks
+        refresh.set_jti()
+        refresh.set_exp()
+        refresh.set_iat()
+        refresh.outstand()
+        return {"access": str(refresh.access_token), "refresh": str(refresh)}

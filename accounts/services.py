@@ -6,6 +6,8 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from . import api_keys
@@ -43,9 +45,16 @@ def customer_get_or_create(*, openid: str, unionid: str = "", nickname: str = ""
     return user
 
 
+class AccountDisabled(Exception):
+    """The account exists but is deactivated: no new tokens, whatever WeChat says."""
+
+
 def customer_login_with_wechat(*, code: str) -> User:
     session = jscode2session(code=code)
-    return customer_get_or_create(openid=session.openid, unionid=session.unionid)
+    user = customer_get_or_create(openid=session.openid, unionid=session.unionid)
+    if not user.is_active:
+        raise AccountDisabled()
+    return user
 
 
 def customer_dev_login() -> User:
@@ -53,13 +62,22 @@ def customer_dev_login() -> User:
 
 
 def tokens_for_user(*, user: User) -> dict[str, str]:
+    if not user.is_active:
+        raise AccountDisabled()
     refresh = RefreshToken.for_user(user)
     refresh["role"] = user.role  # copied into every access token derived from it
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 
-def refresh_token_revoke(*, token: str) -> None:
-    RefreshToken(token).blacklist()
+def refresh_token_revoke(*, token: str, user: User) -> None:
+    """Blacklist `user`'s own refresh token. Someone else's token is refused exactly like an
+    invalid one (TokenError): logging out must not be a way to log other people out."""
+    refresh = RefreshToken(token)
+    if str(refresh.get(jwt_settings.USER_ID_CLAIM)) != str(
+        getattr(user, jwt_settings.USER_ID_FIELD)
+    ):
+        raise TokenError("not this user's token")
+    refresh.blacklist()
 
 
 @transaction.atomic

@@ -13,6 +13,8 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from common.ws import SameOriginValidator
+
 
 @database_sync_to_async
 def _user_from_token(raw: str):
@@ -24,13 +26,17 @@ def _user_from_token(raw: str):
         return AnonymousUser()
 
 
+def _query_token(scope) -> str:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return (query.get("token") or [""])[0]
+
+
 class _JWTQueryAuth:
     def __init__(self, inner):
         self.inner = inner
 
     async def __call__(self, scope, receive, send):
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        token = (query.get("token") or [""])[0]
+        token = _query_token(scope)
         if token:
             scope = dict(scope, user=await _user_from_token(token))
         return await self.inner(scope, receive, send)
@@ -39,3 +45,26 @@ class _JWTQueryAuth:
 def JWTAuthMiddleware(inner):
     # Session auth first (agent console), then a token in the query string overrides it.
     return AuthMiddlewareStack(_JWTQueryAuth(inner))
+
+
+class OriginCheckUnlessToken:
+    """The Origin check (our ALLOWED_HOSTS) for sockets that ride the session cookie only.
+
+    The check stops another site's page from opening a socket with the agent's cookie. A socket
+    that brings its own JWT cannot be forged that way (the other site does not have the token),
+    and the WeChat mini-program's wx.connectSocket sends no Origin of ours (none at all, or the
+    WeChat runtime's), so token sockets are not held to it. With a token in the query the
+    session is never used (`_JWTQueryAuth` overrides it, an invalid token is anonymous), so
+    `?token=garbage` cannot smuggle a cookie past the check.
+    """
+
+    def __init__(self, inner):
+        self.inner = inner
+        # Scheme, host *and port* (AllowedHostsOriginValidator ignored the port); a refusal is
+        # a readable 4403 close, not a bare HTTP 403.
+        self.checked = SameOriginValidator(inner)
+
+    async def __call__(self, scope, receive, send):
+        if _query_token(scope):
+            return await self.inner(scope, receive, send)
+        return await self.checked(scope, receive, send)

@@ -305,7 +305,7 @@ def _median_ms(fn, repeat: int = 5) -> tuple[float, int, int]:
     return statistics.median(times), queries, size
 
 
-def measure(prune: bool, out: Path | None) -> None:
+def measure(prune: bool, out: Path | None, skip: list[str], repeat: int) -> None:
     _setup()
     from datetime import timedelta
 
@@ -388,7 +388,10 @@ def measure(prune: bool, out: Path | None) -> None:
     print("| path | wall ms (median of 5) | queries | bytes |")
     print("| --- | --- | --- | --- |")
     for label, fn in paths:
-        ms, queries, size = _median_ms(fn)
+        if any(word in label for word in skip):
+            print(f"| {label} | skipped | | |")
+            continue
+        ms, queries, size = _median_ms(fn, repeat)
         rows[label] = {"ms": round(ms, 1), "queries": queries, "bytes": size}
         print(f"| {label} | {ms:.0f} | {queries} | {size:,} |", flush=True)
     if prune:
@@ -416,12 +419,14 @@ def main() -> None:
     g.add_argument("--size", choices=sorted(SIZES), default="M")
     m = sub.add_parser("measure")
     m.add_argument("--prune", action="store_true")
+    m.add_argument("--skip", action="append", default=[], help="skip paths containing this")
+    m.add_argument("--repeat", type=int, default=5)
     m.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "scale.json")
     args = parser.parse_args()
     if args.command == "grow":
         grow(args.size)
     else:
-        measure(args.prune, args.out)
+        measure(args.prune, args.out, args.skip, args.repeat)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,12 @@ _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 # Our API keys (csk_ + random) and Bearer credentials.
 _API_KEY = re.compile(r"\bcsk_[A-Za-z0-9_-]{8,}")
 _BEARER = re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=-]{8,}")
+# Signed audio URLs: the path segment after /media/audio/ is a bearer capability (anyone holding
+# it hears the clip until it expires), whatever its encoding (":" raw or %3A, compressed or not).
+_AUDIO_URL = re.compile(r"(/media/audio/)[^\s\"'?#<>]+")
+# Any other django.core.signing value (base64 JSON "eyJ..." + ":" + signature): the ":" kept
+# these out of the JWT pattern.
+_SIGNED = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}(?::[A-Za-z0-9_-]+)+")
 
 
 def _cjk(match: re.Match[str]) -> str:
@@ -52,34 +58,29 @@ def _cjk(match: re.Match[str]) -> str:
 
 def redact(text: str) -> str:
     """Return `text` with secrets, tokens and long CJK runs replaced by placeholders."""
+    text = _AUDIO_URL.sub(lambda m: m.group(1) + REDACTED, text)
     text = _JWT.sub(REDACTED, text)
+    text = _SIGNED.sub(REDACTED, text)
     text = _API_KEY.sub(REDACTED, text)
     text = _BEARER.sub(f"Bearer {REDACTED}", text)
     text = _KEY_VALUE.sub(lambda m: m.group("key") + REDACTED, text)
     return _CJK_RUN.sub(_cjk, text)
 
 
-class RedactingFilter(logging.Filter):
-    """Rewrites a record's message and traceback through `redact` before a handler formats it.
+class RedactingFormatter(logging.Formatter):
+    """Formats a record as usual, then passes the whole line (message, arguments, traceback,
+    stack) through `redact`.
 
-    Attached to handlers (a logger-level filter would miss records propagated from children).
-    The message is rendered once here so that arguments cannot smuggle content past it.
+    Redacting the *output* and leaving the record alone matters: a filter that rewrote records
+    in place also hid what our code logged from every other handler, tests included - code that
+    logged customer text would pass a test that reads records after the rewrite.
     """
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    def format(self, record: logging.LogRecord) -> str:
         try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: keep the raw template, drop the args
-            message = str(record.msg)
-        record.msg = redact(message)
-        record.args = None
-        if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redact("".join(traceback.format_exception(*record.exc_info)))
-        elif record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
-        return True
+            return redact(super().format(record))
+        except Exception:  # a broken format string: the raw template, no arguments
+            return redact(f"{record.levelname} {record.name} {record.msg}")
 
 
 def traceback_summary(exc: BaseException, limit: int = 12) -> str:

@@ -8,16 +8,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cs_platform.settings")
 django_asgi_app = get_asgi_application()  # must run before importing consumers
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from accounts.ws_auth import JWTAuthMiddleware  # noqa: E402
+from accounts.ws_auth import JWTAuthMiddleware, OriginCheckUnlessToken  # noqa: E402
+from common.body_limits import BodyLimitMiddleware  # noqa: E402
 from cs_platform.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            JWTAuthMiddleware(URLRouter(websocket_urlpatterns))
-        ),
+        # Body limits and read timeouts before Django reads (and spools) anything.
+        "http": BodyLimitMiddleware(django_asgi_app),
+        # Cookie sockets must come from our own origin (scheme, host and port), refused with
+        # 4403; JWT sockets (the mini-program) need not.
+        "websocket": OriginCheckUnlessToken(JWTAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -1,6 +1,7 @@
 """Admin console for conversations, messages, phrases, intents and the emotion policy."""
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Max, Q
 from django.shortcuts import get_object_or_404
@@ -40,7 +41,8 @@ SEARCH_MATCH_LIMIT = 1_000
 
 def message_text_matches(term: str):
     """Messages whose text contains `term`, cheap at any table size (see above)."""
-    messages_qs = Message.objects.filter(text__contains=term)
+    # Newest first by key (not the model's created_at ordering, which walks from the oldest).
+    messages_qs = Message.objects.filter(text__contains=term).order_by("-pk")
     if len(term) < 3 or connection.vendor != "postgresql":
         newest = Message.objects.aggregate(newest=Max("pk"))["newest"] or 0
         messages_qs = messages_qs.filter(pk__gt=newest - SHORT_SEARCH_WINDOW)
@@ -128,6 +130,17 @@ class ConversationAdmin(LargeTableAdmin):
     ]
     inlines = [MessageInline]
 
+    # Conversations are opened by customers, and a conversation's customer never changes:
+    # moving one to another customer hands them its whole history (issue 13, item 1).
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "customer"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser  # erasure requests: the admin role only
+
     @admin.display(description=_("console"))
     def console_link(self, obj: Conversation) -> str:
         if obj.pk is None:
@@ -142,13 +155,22 @@ class ConversationAdmin(LargeTableAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        conversation_ids = message_text_matches(term).values("conversation_id")[:SEARCH_MATCH_LIMIT]
+        # Bounded id lists resolved first: an OR across joins inside the changelist query would
+        # make PostgreSQL join every conversation to its customer before filtering.
+        conversation_ids = list(
+            message_text_matches(term).values_list("conversation_id", flat=True)[
+                :SEARCH_MATCH_LIMIT
+            ]
+        )
+        customer_ids = list(
+            get_user_model()
+            .objects.filter(
+                Q(username__icontains=term) | Q(customer_profile__nickname__icontains=term)
+            )
+            .values_list("pk", flat=True)[:SEARCH_MATCH_LIMIT]
+        )
         return (
-            queryset.filter(
-                Q(pk__in=conversation_ids)
-                | Q(customer__username__icontains=term)
-                | Q(customer__customer_profile__nickname__icontains=term)
-            ),
+            queryset.filter(Q(pk__in=conversation_ids) | Q(customer_id__in=customer_ids)),
             False,
         )
 
@@ -181,7 +203,7 @@ class MessageAdmin(LargeTableAdmin):
         "emotion_overridden",
         "created_at",
     ]
-    search_fields = ["=author__username"]
+    search_fields = ["text"]  # shows the search box; get_search_results does the work
     search_help_text = _("Author or message text (two-character terms: the newest 100,000).")
     list_select_related = [
         "conversation__customer",
@@ -215,9 +237,21 @@ class MessageAdmin(LargeTableAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        by_author, _dupes = super().get_search_results(request, queryset, term)
-        matches = message_text_matches(term).values("pk")[:SEARCH_MATCH_LIMIT]
-        return queryset.filter(Q(pk__in=matches) | Q(pk__in=by_author.values("pk"))), False
+        matches = list(message_text_matches(term).values_list("pk", flat=True)[:SEARCH_MATCH_LIMIT])
+        authors = list(get_user_model().objects.filter(username=term).values_list("pk", flat=True))
+        return queryset.filter(Q(pk__in=matches) | Q(author_id__in=authors)), False
+
+    # Messages are facts: nobody invents or edits one here, whatever their grants (an agent
+    # once added a "customer" message in someone else's name). Replies go through the console,
+    # which voices and publishes them; deletion (an erasure request) is for the admin role.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
 
     @admin.display(description=_("text"))
     def text_short(self, obj: Message) -> str:

@@ -6,14 +6,25 @@ in memory, exactly as the mini-program does.
 
 from django.conf import settings
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_GET
 
 from accounts.services import dev_login_enabled
 
 
+def api_path(path: str) -> str | None:
+    """`path` when an API route serves it, else None: the page offers a feature (handoff, CSAT,
+    voice input) only once the API behind it is installed."""
+    try:
+        resolve(path)
+    except Resolver404:
+        return None
+    return path
+
+
 @require_GET
 def chat_page(request):
+    conversations_url = reverse("conversations")
     return render(
         request,
         "chat/index.html",
@@ -22,9 +33,14 @@ def chat_page(request):
             "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
             "chat_config": {
                 "devLoginUrl": reverse("auth-dev-login"),
-                "conversationsUrl": reverse("conversations"),
+                "conversationsUrl": conversations_url,
                 "wsPathTemplate": "/ws/chat/{id}/",
                 "devLoginEnabled": dev_login_enabled(),
+                "handoffUrl": api_path(f"{conversations_url}1/handoff/"),
+                "csatUrl": (api_path(f"{conversations_url}1/csat/") or "").replace("/1/", "/{id}/")
+                or None,
+                "scrollBack": getattr(settings, "CHAT_SCROLL_BACK", False),
+                "voiceInput": getattr(settings, "CHAT_VOICE_INPUT", False),
             },
         },
     )

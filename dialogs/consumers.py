@@ -5,10 +5,20 @@ a frame that is not a JSON object (or is binary) -> 4400, a frame over 4 KB -> 1
 CHAT_WS_BURST frames at once / CHAT_WS_FRAMES_PER_SECOND sustained -> 4429.
 """
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
-from common.ws import CLOSE_FLOODING, FrameRateLimiter, json_frame
+from common.ws import (
+    CLOSE_FLOODING,
+    CLOSE_TOO_MANY_SOCKETS,
+    FrameRateLimiter,
+    json_frame,
+    socket_slot_acquire,
+    socket_slot_release,
+    ws_refuse,
+)
 
 from .events import conversation_group
 from .models import Conversation
@@ -41,23 +51,33 @@ def _access(user, conversation_id: int) -> int | None:
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     group_name: str | None = None
     limiter: FrameRateLimiter | None = None
+    slot_user_id: int | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await ws_refuse(self, CLOSE_UNAUTHENTICATED)
             return
         conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
         refusal = await _access(user, conversation_id)
         if refusal is not None:
-            await self.close(code=refusal)
+            await ws_refuse(self, refusal)
             return
+        if not await sync_to_async(socket_slot_acquire)(
+            user.pk, limit=settings.WS_MAX_SOCKETS_PER_USER
+        ):
+            await ws_refuse(self, CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.slot_user_id = user.pk
         self.group_name = conversation_group(conversation_id)
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         self.limiter = FrameRateLimiter(burst=CHAT_WS_BURST, per_second=CHAT_WS_FRAMES_PER_SECOND)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        if self.slot_user_id is not None:
+            await sync_to_async(socket_slot_release)(self.slot_user_id)
+            self.slot_user_id = None
         if self.group_name:
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
 

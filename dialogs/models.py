@@ -123,7 +123,12 @@ class Intent(models.Model):
         _("keywords"), blank=True, help_text=_("One per line (commas also separate).")
     )
     patterns = models.TextField(
-        _("regular expressions"), blank=True, help_text=_("One Python regular expression per line.")
+        _("regular expressions"),
+        blank=True,
+        help_text=_(
+            "One regular expression per line (RE2 syntax, case-insensitive; no backreferences "
+            "or lookaround)."
+        ),
     )
     priority = models.PositiveSmallIntegerField(
         _("priority"), default=50, help_text=_("0–100; the highest matching intent wins.")
@@ -150,10 +155,12 @@ class Intent(models.Model):
         return [line.strip() for line in (self.patterns or "").splitlines() if line.strip()]
 
     def clean(self) -> None:
+        from .patterns import PatternError, pattern_compile
+
         for pattern in self.pattern_list:
             try:
-                re.compile(pattern)
-            except re.error as exc:
+                pattern_compile(pattern)
+            except PatternError as exc:
                 raise ValidationError(
                     {
                         "patterns": _("Invalid regular expression %(p)s: %(e)s")

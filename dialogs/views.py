@@ -3,7 +3,6 @@
 Session auth and CSRF (these are browser views for staff, not the mini-program API).
 """
 
-import json
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
@@ -14,12 +13,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from common.errors import error_body, validation_error_body
+from common.json_bounded import json_loads_bounded
 from tts.models import EmotionPreset
 
+from .chat_views import api_path
 from .payloads import conversation_payload, message_payload
 from .selectors.conversations import (
     conversation_get_for_user,
-    conversations_for_console,
     user_is_staff,
 )
 from .selectors.messages import conversation_messages
@@ -47,38 +47,44 @@ def _conversation(request, conversation_id: int):
     return conversation_get_for_user(user=request.user, conversation_id=conversation_id)
 
 
-@require_GET
-@staff_required
-def console_index(request):
+def _ws_route(path: str) -> str | None:
+    """`path` when a WebSocket route serves it (the console socket arrives with the workflow)."""
+    from cs_platform.routing import websocket_urlpatterns
+
+    for pattern in websocket_urlpatterns:
+        if pattern.pattern.match(path.lstrip("/")):
+            return path
+    return None
+
+
+def _console_page(request, conversation_id: int | None):
+    agent_api = "/api/agent/conversations/"
     return render(
         request,
         "console/index.html",
-        {"conversations": conversations_for_console()},
-    )
-
-
-@require_GET
-@staff_required
-def console_conversation(request, conversation_id: int):
-    conversation = _conversation(request, conversation_id)
-    conversation_mark_read(conversation=conversation)
-    suggestion = emotion_suggestion(conversation=conversation)
-    messages = [message_payload(m) for m in conversation_messages(conversation=conversation)]
-    return render(
-        request,
-        "console/conversation.html",
         {
-            "conversation": conversation,
-            "messages": messages,
             "presets": EmotionPreset.objects.order_by("name"),
-            "suggestion": suggestion,
+            "display_name": request.user.display_name,
             "console_config": {
-                "conversationId": conversation.pk,
-                "wsPath": f"/ws/chat/{conversation.pk}/",
-                "messagesUrl": reverse("console:messages", args=[conversation.pk]),
-                "replyUrl": reverse("console:reply", args=[conversation.pk]),
-                "phrasesUrl": reverse("console:phrases"),
-                "suggestion": suggestion.name if suggestion else "",
+                "me": {"id": request.user.pk, "display_name": request.user.display_name},
+                "initialConversation": conversation_id,
+                "conversationsUrl": reverse("agent-conversations"),
+                "actionUrlTemplate": agent_api + "{id}/{action}/",
+                "messagesUrlTemplate": reverse("console:messages", args=[0]).replace(
+                    "/0/", "/{id}/"
+                ),
+                "phrasesUrl": api_path("/api/agent/phrases/") or reverse("console:phrases"),
+                "ttsUrl": reverse("tts-speech"),
+                "chatWsTemplate": "/ws/chat/{id}/",
+                "consoleWs": _ws_route("/ws/console/"),
+                # Features that arrive with the workflow API are offered once it is installed.
+                "claim": bool(api_path(agent_api + "1/claim/")),
+                "transfer": bool(api_path(agent_api + "1/transfer/")),
+                "reopen": bool(api_path(agent_api + "1/reopen/")),
+                "customerPanel": bool(api_path(agent_api + "1/customer/")),
+                "agentsUrl": api_path("/api/agent/agents/"),
+                "presenceUrl": api_path("/api/agent/me/presence/"),
+                "scrollBack": False,
             },
         },
     )
@@ -86,21 +92,57 @@ def console_conversation(request, conversation_id: int):
 
 @require_GET
 @staff_required
-def console_messages(request, conversation_id: int):
-    """Polling fallback and re-sync after a WebSocket reconnect."""
+def console_index(request):
+    return _console_page(request, None)
+
+
+@require_GET
+@staff_required
+def console_conversation(request, conversation_id: int):
     conversation = _conversation(request, conversation_id)
+    return _console_page(request, conversation.pk)
+
+
+CONSOLE_PAGE = 50
+CONSOLE_CATCH_UP_PAGE = 200
+
+
+def _int_param(request, name: str) -> int | None:
     try:
-        after = int(request.GET.get("after", "0"))
-    except ValueError:
-        after = 0
+        return int(request.GET[name])
+    except (KeyError, ValueError):
+        return None
+
+
+@require_GET
+@staff_required
+def console_messages(request, conversation_id: int):
+    """The console's view of one conversation, a page at a time (a conversation may hold
+    thousands of messages): no parameter -> the newest page; `before=<id>` -> the page before
+    it (scroll-back); `after=<id>` -> what came after it (catch-up after a reconnect). Messages
+    are oldest first in every page; `has_more` says whether another page is there.
+
+    Opening it marks the conversation read and answers the policy's emotion suggestion.
+    """
+    conversation = _conversation(request, conversation_id)
+    after, before = _int_param(request, "after"), _int_param(request, "before")
+    messages = conversation_messages(conversation=conversation, after_id=max(after or 0, 0))
+    if after is not None:
+        page = list(messages[: CONSOLE_CATCH_UP_PAGE + 1])
+        has_more = len(page) > CONSOLE_CATCH_UP_PAGE
+        page = page[:CONSOLE_CATCH_UP_PAGE]
+    else:
+        if before is not None:
+            messages = messages.filter(pk__lt=before)
+        page = list(messages.reverse()[: CONSOLE_PAGE + 1])
+        has_more = len(page) > CONSOLE_PAGE
+        page = page[:CONSOLE_PAGE][::-1]
     conversation_mark_read(conversation=conversation)
     suggestion = emotion_suggestion(conversation=conversation)
     return JsonResponse(
         {
-            "messages": [
-                message_payload(m)
-                for m in conversation_messages(conversation=conversation, after_id=after)
-            ],
+            "messages": [message_payload(m) for m in page],
+            "has_more": has_more,
             "suggestion": suggestion.name if suggestion else "",
             "conversation": conversation_payload(conversation),
         }
@@ -112,7 +154,7 @@ def console_messages(request, conversation_id: int):
 def console_reply(request, conversation_id: int):
     conversation = _conversation(request, conversation_id)
     try:
-        data = json.loads(request.body or b"{}")
+        data = json_loads_bounded(request.body or b"{}")
     except ValueError:
         return JsonResponse(error_body("invalid", "Invalid JSON."), status=400)
     if not isinstance(data, dict):

@@ -29,12 +29,15 @@ def _tts_rate(group, request) -> str:
     return settings.TTS_RATE_LIMIT
 
 
-def audio_response(result: services.SpeechResult, *, encoding: str) -> HttpResponse:
+def audio_response(
+    result: services.SpeechResult, *, encoding: str, show_cache: bool = True
+) -> HttpResponse:
+    """`show_cache`: whether the caller may learn hit/miss (staff and API keys; never customers,
+    to whom it would say what text someone else already had spoken)."""
     clip = result.clip
-    headers = {
-        "X-Cache": "hit" if result.cache_hit else "miss",
-        "X-Audio-Duration-Ms": str(clip.duration_ms),
-    }
+    headers = {"X-Audio-Duration-Ms": str(clip.duration_ms)}
+    if show_cache:
+        headers["X-Cache"] = "hit" if result.cache_hit else "miss"
     with clip.file.open("rb") as handle:
         data = handle.read()
     if encoding == "base64":
@@ -44,7 +47,7 @@ def audio_response(result: services.SpeechResult, *, encoding: str) -> HttpRespo
                 "content_type": CONTENT_TYPES[clip.format],
                 "duration_ms": clip.duration_ms,
                 "sample_rate": clip.sample_rate,
-                "cache_hit": result.cache_hit,
+                **({"cache_hit": result.cache_hit} if show_cache else {}),
                 "audio_base64": base64.b64encode(data).decode(),
             },
             headers=headers,
@@ -77,7 +80,7 @@ class SpeechBase64OutputSerializer(serializers.Serializer):
     content_type = serializers.CharField()
     duration_ms = serializers.IntegerField()
     sample_rate = serializers.IntegerField()
-    cache_hit = serializers.BooleanField()
+    cache_hit = serializers.BooleanField(required=False, help_text="Staff and API keys only.")
     audio_base64 = serializers.CharField()
 
 
@@ -97,7 +100,10 @@ def speech_for_request(request, data: dict, *, source: str, api_key_name: str = 
             user=request.user,
             client_ip=client_ip(request),
             api_key_name=api_key_name,
+            cache_scope=services.cache_scope_for(user=request.user, api_key_name=api_key_name),
         )
+    except services.SpeechBudgetExceeded as exc:
+        raise exceptions.Throttled(wait=exc.retry_after, detail=exc.message, code=exc.code) from exc
     except services.SpeechTextRejected as exc:
         if exc.code == "sensitive_text":
             raise ClientError(exc.message, exc.code, fields={"text": [exc.message]}) from exc
@@ -126,7 +132,11 @@ class SpeechCreateApi(APIView):
         serializer = SpeechInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = speech_for_request(request, serializer.validated_data, source=SynthesisSource.API)
-        return audio_response(result, encoding=serializer.validated_data["encoding"])
+        return audio_response(
+            result,
+            encoding=serializer.validated_data["encoding"],
+            show_cache=bool(request.user.is_staff),
+        )
 
 
 class VoiceOutputSerializer(serializers.ModelSerializer):

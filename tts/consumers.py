@@ -30,7 +30,15 @@ from rest_framework import serializers
 
 from common.errors import RATE_LIMIT_RETRY_AFTER_SECONDS
 from common.redaction import traceback_summary
-from common.ws import CLOSE_FLOODING, FrameRateLimiter, json_frame
+from common.ws import (
+    CLOSE_FLOODING,
+    CLOSE_TOO_MANY_SOCKETS,
+    FrameRateLimiter,
+    json_frame,
+    socket_slot_acquire,
+    socket_slot_release,
+    ws_refuse,
+)
 from tts import services
 from tts.api import TTS_RATE_GROUP, SpeechInputSerializer
 from tts.models import SynthesisStatus
@@ -117,14 +125,26 @@ def _next_chunk(chunks):
 
 class SpeechStreamConsumer(AsyncWebsocketConsumer):
     limiter: FrameRateLimiter | None = None
+    slot_user_id: int | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await ws_refuse(self, CLOSE_UNAUTHENTICATED)
             return
+        if not await sync_to_async(socket_slot_acquire)(
+            user.pk, limit=settings.WS_MAX_SOCKETS_PER_USER
+        ):
+            await ws_refuse(self, CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.slot_user_id = user.pk
         self.limiter = FrameRateLimiter(burst=TTS_WS_BURST, per_second=TTS_WS_FRAMES_PER_SECOND)
         await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.slot_user_id is not None:
+            await sync_to_async(socket_slot_release)(self.slot_user_id)
+            self.slot_user_id = None
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         if self.limiter is not None and not self.limiter.allow():

@@ -118,6 +118,9 @@ class AudioClip(models.Model):
     duration_ms = models.PositiveIntegerField(_("duration (ms)"))
     size_bytes = models.PositiveIntegerField(_("size (bytes)"))
     hit_count = models.PositiveIntegerField(_("hits"), default=0)
+    # "" = the shared cache; "user:<id>" = clips a customer asked for, seen by nobody else and
+    # counted against that customer's storage cap (tts.budgets).
+    scope = models.CharField(_("cache scope"), max_length=32, blank=True, db_index=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used"), auto_now_add=True, db_index=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 
@@ -16,6 +17,7 @@ from tts.moderation import WordEntry, WordMatcher
 LEXICON_VERSION_KEY = "tts:lexicon:version"
 MODERATION_VERSION_KEY = "tts:moderation:version"
 _CLIP_SALT = "tts.clip-url"
+_CLIP_KEY_CHARS = 16
 
 _lexicon_lock = threading.Lock()
 _lexicon_cache: dict = {"version": None, "entries": {}}
@@ -59,7 +61,7 @@ def lexicon_current() -> dict[str, list[str]]:
 
 def clip_token(clip: AudioClip, *, ttl_seconds: int | None = None) -> str:
     ttl = ttl_seconds or settings.TTS_AUDIO_URL_TTL_SECONDS
-    payload = {"c": clip.pk, "k": clip.cache_key[:16], "x": int(time.time()) + ttl}
+    payload = {"c": clip.pk, "k": clip.cache_key[:_CLIP_KEY_CHARS], "x": int(time.time()) + ttl}
     return signing.dumps(payload, salt=_CLIP_SALT)
 
 
@@ -69,10 +71,17 @@ def clip_from_token(token: str) -> AudioClip | None:
         data = signing.loads(token, salt=_CLIP_SALT)
     except signing.BadSignature:
         return None
-    if not isinstance(data, dict) or int(data.get("x", 0)) < time.time():
+    if not isinstance(data, dict):
         return None
-    clip = AudioClip.objects.filter(pk=data.get("c")).first()
-    if clip is None or not clip.cache_key.startswith(str(data.get("k"))):
+    expires, clip_id, key = data.get("x"), data.get("c"), data.get("k")
+    if not isinstance(expires, int) or expires < time.time() or not isinstance(clip_id, int):
+        return None
+    # The whole 16-character key prefix, compared in constant time: an empty or short "k"
+    # would otherwise match every clip (startswith("")).
+    if not isinstance(key, str) or len(key) != _CLIP_KEY_CHARS:
+        return None
+    clip = AudioClip.objects.filter(pk=clip_id).first()
+    if clip is None or not hmac.compare_digest(clip.cache_key[:_CLIP_KEY_CHARS], key):
         return None
     return clip
 

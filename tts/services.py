@@ -18,6 +18,13 @@ from django.utils import timezone
 
 from common.redaction import traceback_summary
 from tts.adapters import engine_version, get_engine
+from tts.budgets import (
+    SpeechBudgetExceeded,
+    budget_subject,
+    clip_storage_enforce,
+    speech_budget_charge,
+    speech_slot,
+)
 from tts.engine import audio
 from tts.engine.frontend import TextValidationError, lexicon_fingerprint, normalise_text
 from tts.engine.synthesizer import ControlError, Controls, EngineUnavailable, SpeechAudio
@@ -70,6 +77,8 @@ class _Request:
     fmt: str
     lexicon: dict[str, list[str]]
     engine_version: str
+    # "" = the shared cache; "user:<id>" = one customer's own clips (see cache_scope_for).
+    scope: str = ""
 
     @property
     def lexicon_fingerprint(self) -> str:
@@ -85,6 +94,8 @@ class _Request:
                 "format": self.fmt,
                 "lexicon": self.lexicon_fingerprint,
                 "engine": self.engine_version,
+                # Only when set, so shared keys stay what they were.
+                **({"scope": self.scope} if self.scope else {}),
             },
             sort_keys=True,
             ensure_ascii=False,
@@ -106,6 +117,22 @@ def _lexicon_for(text: str) -> dict[str, list[str]]:
     return {word: pinyin for word, pinyin in lexicon_current().items() if word in text}
 
 
+def cache_scope_for(*, user, api_key_name: str = "") -> str:
+    """The clip cache a request may read and fill.
+
+    Staff, API keys and the platform itself (replies, precompute) share one cache. A customer's
+    own /api/tts/ requests get a cache of their own: with a shared one, sending the exact text an
+    agent spoke to someone else answered `hit` (and fast) - an oracle for other customers'
+    conversations (a card number, one digit at a time). Canned phrases lose nothing that matters:
+    a customer hears those through replies, which use the shared cache.
+    """
+    if api_key_name or user is None or not getattr(user, "is_authenticated", False):
+        return ""
+    if getattr(user, "is_staff", False):
+        return ""
+    return f"user:{user.pk}"
+
+
 def _build_request(
     *,
     text: str,
@@ -113,6 +140,7 @@ def _build_request(
     preset: EmotionPreset | None,
     controls: Controls | None,
     fmt: str,
+    scope: str = "",
 ) -> _Request:
     if fmt not in audio.AUDIO_FORMATS:
         raise SpeechTextRejected("invalid_format", f"format must be one of {audio.AUDIO_FORMATS}")
@@ -129,6 +157,7 @@ def _build_request(
     except EngineUnavailable as exc:
         raise SpeechSynthesisFailed(f"engine unavailable: {exc}") from exc
     normalised = normalise_text(text).strip()
+    _check_clip_size(normalised, fmt)
     return _Request(
         text=normalised,
         voice=voice or voice_default(),
@@ -137,7 +166,27 @@ def _build_request(
         fmt=fmt,
         lexicon=_lexicon_for(normalised),
         engine_version=version,
+        scope=scope,
     )
+
+
+# Bytes per second of audio by format (24 kHz mono: 16-bit WAV/PCM, 64 kbps MP3).
+_BYTES_PER_SECOND = {"wav": 48000, "pcm": 48000, "mp3": audio.MP3_BITRATE_KBPS * 125}
+# Faster than the voice really speaks (about 5 characters a second after normalisation), so the
+# estimate errs towards short and only clearly oversized clips are refused.
+_CHARS_PER_SECOND_FAST = 6.0
+
+
+def _check_clip_size(normalised: str, fmt: str) -> None:
+    """WAV size sanity: refuse before any CPU is spent a clip that would be larger than
+    TTS_MAX_CLIP_BYTES (2,000 digits as WAV was 19 MB)."""
+    estimate = len(normalised) / _CHARS_PER_SECOND_FAST * _BYTES_PER_SECOND.get(fmt, 48000)
+    if estimate > settings.TTS_MAX_CLIP_BYTES:
+        raise SpeechTextRejected(
+            "audio_too_large",
+            "语音过长，请缩短文本或改用 mp3 / The audio would be too large: shorten the text "
+            "or use mp3.",
+        )
 
 
 def _engine():
@@ -220,6 +269,7 @@ def _clip_store(request: _Request, speech: SpeechAudio) -> AudioClip:
         sample_rate=speech.sample_rate,
         duration_ms=speech.duration_ms,
         size_bytes=len(data),
+        scope=request.scope,
     )
     clip.file.save(f"{key[:2]}/{key}.{request.fmt}", ContentFile(data), save=False)
     try:
@@ -243,8 +293,10 @@ def speech_clip_get_or_create(
     user=None,
     client_ip: str | None = None,
     api_key_name: str = "",
+    cache_scope: str = "",
 ) -> SpeechResult:
-    """Serve a clip from the cache or synthesise it. Every call lands in the audit trail."""
+    """Serve a clip from the cache or synthesise it. Every call lands in the audit trail.
+    `cache_scope` (see cache_scope_for) keeps a customer's clips out of the shared cache."""
     started = time.perf_counter()
     fmt = fmt or settings.TTS_CLIP_FORMAT
     audit = dict(
@@ -257,15 +309,30 @@ def speech_clip_get_or_create(
     )
     request = None
     try:
-        request = _build_request(text=text, voice=voice, preset=preset, controls=controls, fmt=fmt)
+        request = _build_request(
+            text=text, voice=voice, preset=preset, controls=controls, fmt=fmt, scope=cache_scope
+        )
         clip = _clip_lookup(request.cache_key)
         if clip is not None:
             _record(**audit, request=request, status=SynthesisStatus.OK, cache_hit=True, clip=clip)
             return SpeechResult(clip, cache_hit=True)
-        speech = _engine().synthesize(
-            text, controls=request.controls, lexicon=request.lexicon or None
+        # Only work counts: a cache hit above is free. Platform work (replies, precompute) is
+        # staff-initiated and bounded elsewhere; requests from users and API keys are budgeted.
+        subject = (
+            budget_subject(user=user, api_key_name=api_key_name)
+            if source in (SynthesisSource.API,)
+            else ""
         )
+        with speech_slot(subject=subject):
+            speech_budget_charge(subject=subject, chars=len(request.text))
+            speech = _engine().synthesize(
+                text, controls=request.controls, lexicon=request.lexicon or None
+            )
         clip = _clip_store(request, speech)
+        clip_storage_enforce(scope=request.scope)
+    except SpeechBudgetExceeded as exc:
+        _record(**audit, request=request, status=SynthesisStatus.REJECTED, error=exc.code)
+        raise
     except SpeechTextRejected as exc:
         _record(**audit, request=request, status=SynthesisStatus.REJECTED, error=exc.code)
         raise

@@ -113,3 +113,63 @@ def test_dev_login_needs_both_debug_and_the_flag(api_client, settings, debug, fl
         assert response.json()["user"]["role"] == Role.CUSTOMER
     else:
         assert response.json()["error"]["code"] == "not_found"
+
+
+# --- issue 13, item 10 -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["json-list", "errcode-text", "errcode-float", "errcode-list", "openid-number", "json-null"],
+)
+def test_a_malformed_wechat_answer_is_a_503_not_a_500(api_client, wechat_server, code):
+    response = api_client.post(URL, {"code": code}, format="json")
+
+    assert response.status_code == 503, response.content
+    assert response.json()["error"]["code"] in ("wechat_unavailable", "wechat_error")
+    assert not CustomerProfile.objects.exists()
+
+
+@pytest.mark.parametrize("appid, secret", [("", "s"), ("wx1", ""), ("  ", "s")])
+def test_an_unconfigured_wechat_is_a_configuration_error_without_calling_out(
+    api_client, wechat_server, settings, appid, secret
+):
+    settings.WECHAT_APPID = appid
+    settings.WECHAT_SECRET = secret
+
+    response = api_client.post(URL, {"code": "ok-openid-dave"}, format="json")
+    ready = api_client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "wechat_not_configured"
+    assert response.json()["error"]["message"] == "本服务器未配置微信登录。"
+    assert wechat_server.requests == []  # no call out with an empty appid
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["wechat"]["ok"] is False
+
+
+def test_an_unconfigured_wechat_fails_check_deploy(settings):
+    from django.core import checks
+
+    settings.WECHAT_APPID = ""
+    errors = checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])
+
+    assert "accounts.E001" in {e.id for e in errors}
+
+
+def test_a_deactivated_customer_gets_no_tokens(api_client, wechat_server):
+    first = api_client.post(URL, {"code": "ok-openid-erin"}, format="json")
+    assert first.status_code == 200
+    user = CustomerProfile.objects.get(openid="openid-erin").user
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+    again = api_client.post(URL, {"code": "ok-openid-erin"}, format="json")
+    refreshed = api_client.post(
+        reverse("auth-token-refresh"), {"refresh": first.json()["refresh"]}, format="json"
+    )
+
+    assert again.status_code == 403, again.content
+    assert again.json()["error"]["code"] == "account_disabled"
+    assert "access" not in again.content.decode()
+    assert refreshed.status_code == 401

@@ -37,6 +37,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return None
+        # Malformed answers seen from proxies and WeChat itself: must be a clean 503, never a 500.
+        odd = {
+            "json-list": [{"openid": "x"}],
+            "errcode-text": {"errcode": "busy", "errmsg": "?"},
+            "errcode-float": {"errcode": 40029.5},
+            "errcode-list": {"errcode": [1]},
+            "openid-number": {"openid": 12345, "session_key": "k"},
+            "json-null": None,
+        }
+        if code in odd:
+            return self._json(odd[code])
         if code.startswith("err"):
             errcode = int(code[3:])
             return self._json({"errcode": errcode, "errmsg": f"error {errcode}"})

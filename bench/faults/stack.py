@@ -112,6 +112,8 @@ class Stack:
             "SECURE_SSL_REDIRECT": "0",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "CHAT_RATE_LIMIT": "100000/m",
+            "WECHAT_APPID": "wx-faults-bench",  # /readyz needs WeChat configured
+            "WECHAT_SECRET": "faults-bench-secret",
             "MEDIA_ROOT": str(self.dir / "media"),
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",

@@ -3,25 +3,46 @@
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from .env import BASE_DIR, VAR_DIR, env, env_bool
+from .env import BASE_DIR, LOOPBACK_HOSTS, VAR_DIR, env, env_bool, key_weakness
 
 DEBUG = env_bool("DEBUG", False)
 
 _INSECURE_KEY_PREFIX = "django-insecure"
 _PLACEHOLDER_KEYS = {"", "change-me", "changeme", "secret"}
+_DEV_KEY = f"{_INSECURE_KEY_PREFIX}-dev-only-not-for-production"
 SECRET_KEY = env.str("SECRET_KEY", default="")
-if SECRET_KEY in _PLACEHOLDER_KEYS or SECRET_KEY.startswith(_INSECURE_KEY_PREFIX):
-    if not DEBUG:
-        # Signed audio URLs, JWTs and sessions all hang off this key: never run production
-        # with a guessable one.
-        raise ImproperlyConfigured(
-            "SECRET_KEY is missing or is a development default while DEBUG is off. "
-            'Set SECRET_KEY to a long random value (e.g. `python -c "import secrets; '
-            'print(secrets.token_urlsafe(50))"`), or set DEBUG=1 for local development.'
-        )
-    SECRET_KEY = SECRET_KEY or f"{_INSECURE_KEY_PREFIX}-dev-only-not-for-production"
-
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+
+
+def _refuse_weak_key(name: str, key: str) -> str:
+    """`key` if it may sign things here, else ImproperlyConfigured - at start, not only in
+    `check --deploy`. Signed audio URLs, JWTs and sessions all hang off these keys: one forged
+    JWT is an admin. With DEBUG on, a weak or development key is tolerated only while every
+    allowed host is loopback, so it never signs anything reachable from another machine."""
+    weakness = (
+        "missing or a development default"
+        if key in _PLACEHOLDER_KEYS or key.startswith(_INSECURE_KEY_PREFIX)
+        else key_weakness(key)
+    )
+    if weakness is None:
+        return key
+    if DEBUG and set(ALLOWED_HOSTS) <= LOOPBACK_HOSTS:
+        return key or _DEV_KEY
+    raise ImproperlyConfigured(
+        f"{name} is too weak ({weakness})"
+        + (" while DEBUG is off. " if not DEBUG else " and ALLOWED_HOSTS is not loopback only. ")
+        + f'Set {name} to a long random value (e.g. `python -c "import secrets; '
+        'print(secrets.token_urlsafe(50))"`), or set DEBUG=1 for local development.'
+    )
+
+
+SECRET_KEY = _refuse_weak_key("SECRET_KEY", SECRET_KEY)
+# JWTs may have their own key (rotate it without logging everyone out of the admin, or the other
+# way round); unset, they use SECRET_KEY. Checked like SECRET_KEY.
+JWT_SIGNING_KEY = _refuse_weak_key(
+    "JWT_SIGNING_KEY", env.str("JWT_SIGNING_KEY", default=SECRET_KEY)
+)
+
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 

@@ -74,3 +74,7 @@ CELERY_BEAT_SCHEDULE = {
     }
 }
 CELERY_TIMEZONE = "Asia/Shanghai"
+
+# Open WebSockets per user (chat + TTS stream + console), across processes; over it -> 4429.
+# A customer has one chat page and maybe a stream; an agent a console and a few chats.
+WS_MAX_SOCKETS_PER_USER = env.int("WS_MAX_SOCKETS_PER_USER", default=10)

@@ -62,24 +62,30 @@ SPECTACULAR_SETTINGS.update(
 # 256 KiB is generous. Bigger bodies get 413 (RequestLimitsMiddleware) without being read.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+# Under ASGI the cap is enforced while the body arrives, before Django and authentication
+# (common/body_limits.py): uploads (multipart: voice messages) get their own cap, and a
+# body that stalls longer than the read timeout between two pieces is answered 408.
+REQUEST_UPLOAD_MAX_BYTES = env.int("REQUEST_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
+REQUEST_BODY_READ_TIMEOUT_SECONDS = env.float("REQUEST_BODY_READ_TIMEOUT_SECONDS", default=10.0)
 
 # Admin login POSTs per client IP (django-ratelimit rate syntax); over it -> 429.
 ADMIN_LOGIN_RATE_LIMIT = env.str("ADMIN_LOGIN_RATE_LIMIT", default="10/m")
 
 # --- log hygiene -------------------------------------------------------------------------------
-# The redacting filter sits on every handler we configure (caplog and other foreign handlers
-# are not ours). httpx logs each request URL at INFO - jscode2session URLs carry the WeChat app
+# The redacting formatter formats every handler we configure (caplog and other foreign handlers
+# are not ours, and see the records as logged). httpx logs each request URL at INFO - jscode2session URLs carry the WeChat app
 # secret - so HTTP client libraries log warnings only. uvicorn's loggers go through the same
 # handler, so the JWT in /ws/...?token= never reaches the access log.
-LOGGING.setdefault("filters", {})["redact"] = {"()": "common.redaction.RedactingFilter"}
-for _handler in LOGGING["handlers"].values():
-    _handler.setdefault("filters", []).append("redact")
+LOGGING["formatters"]["plain"]["()"] = "common.redaction.RedactingFormatter"
 LOGGING["loggers"].update(
     {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
-        # No level: uvicorn's --log-level still decides; only the handler (and filter) change.
+        # No level: uvicorn's --log-level still decides; only the handler (and formatter) change.
         "uvicorn.access": {"handlers": ["console"], "propagate": False},
         "uvicorn.error": {"handlers": ["console"], "propagate": False},
+        # Django's own "django" logger (request warnings such as "Not Found: /media/audio/<token>")
+        # otherwise keeps the handler of Django's DEFAULT_LOGGING, which redacts nothing.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
     }
 )

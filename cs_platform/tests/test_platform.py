@@ -15,6 +15,8 @@ _TEST_ONLY_ENV = {
     "SECURE_SSL_REDIRECT",
     "ALLOWED_HOSTS",
     "CELERY_TASK_ALWAYS_EAGER",
+    "WECHAT_APPID",
+    "WECHAT_SECRET",
 }
 
 
@@ -51,8 +53,76 @@ def test_production_settings_refuse_a_development_secret_key():
     assert "SECRET_KEY" in result.stderr
 
 
+GOOD_KEY = "prod-7Qm2vX9kLp4RtZ8wYc3NbH6jDf1GsA5eUo0Ii-x4Vb8Nq2Wr6Ty"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "password",  # short: the one an attacker tried and signed an admin JWT with
+        "x" * 60,  # long but one character
+        "passwordpassword1234passwordpassword",  # long, few distinct characters
+        "prod-" + "k3y!" * 15,  # a repeated pattern
+        "Tr0ub4dor&3-Tr0ub4dor&3-Tr0ub4dor&3",  # long enough, repetitive
+    ],
+)
+def test_production_settings_refuse_a_weak_secret_key(key):
+    result = _django_setup_with({"DEBUG": "0", "SECRET_KEY": key})
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak" in result.stderr
+
+
+def test_a_weak_jwt_signing_key_is_refused_too():
+    result = _django_setup_with(
+        {"DEBUG": "0", "SECRET_KEY": GOOD_KEY, "JWT_SIGNING_KEY": "password"}
+    )
+
+    assert result.returncode != 0
+    assert "JWT_SIGNING_KEY is too weak" in result.stderr
+
+
+def test_the_debug_default_key_never_serves_hosts_beyond_loopback():
+    local = _django_setup_with({"DEBUG": "1"})
+    exposed = _django_setup_with({"DEBUG": "1", "ALLOWED_HOSTS": "cs.example.com"})
+    weak_exposed = _django_setup_with(
+        {"DEBUG": "1", "SECRET_KEY": "password", "ALLOWED_HOSTS": "10.0.0.5"}
+    )
+
+    assert local.returncode == 0, local.stderr
+    assert exposed.returncode != 0 and "ALLOWED_HOSTS is not loopback only" in exposed.stderr
+    assert weak_exposed.returncode != 0
+
+
+def test_jwts_use_their_own_key_when_one_is_set():
+    script = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SIMPLE_JWT['SIGNING_KEY'] == s.SECRET_KEY)"
+    )
+    other = "jwt-9fK2mQ7xR4tW1zB8nC5vL3hJ6gD0sA-PeYuIoT-3kLm7Np1Qr5St"
+    shared = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=BASE_DIR,
+        env=_production_env(DEBUG="0", SECRET_KEY=GOOD_KEY),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    own = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=BASE_DIR,
+        env=_production_env(DEBUG="0", SECRET_KEY=GOOD_KEY, JWT_SIGNING_KEY=other),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert shared.stdout.strip() == "True", shared.stderr
+    assert own.stdout.strip() == "False", own.stderr
+
+
 def test_production_settings_start_with_a_real_secret_key():
-    result = _django_setup_with({"DEBUG": "0", "SECRET_KEY": "x" * 60})
+    result = _django_setup_with({"DEBUG": "0", "SECRET_KEY": GOOD_KEY})
 
     assert result.returncode == 0, result.stderr
     assert "started" in result.stdout
@@ -67,7 +137,11 @@ def test_a_typo_in_a_boolean_setting_is_refused():
 
 def test_check_deploy_is_clean_for_production_like_settings():
     env = _production_env(
-        DEBUG="0", SECRET_KEY="prod-" + "k3y!" * 15, ALLOWED_HOSTS="cs.example.com"
+        DEBUG="0",
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS="cs.example.com",
+        WECHAT_APPID="wx0123456789abcdef",
+        WECHAT_SECRET="0123456789abcdef0123456789abcdef",
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

@@ -7,11 +7,11 @@ database, so they are created here first (create_permissions is idempotent).
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
+# Agents work in the console; in the admin they only look. (Until 0006 they could also add
+# messages and change conversations here: see that migration.)
 AGENT_PERMS = [
     ("dialogs", "view_conversation"),
-    ("dialogs", "change_conversation"),
     ("dialogs", "view_message"),
-    ("dialogs", "add_message"),
     ("dialogs", "view_cannedphrase"),
     ("dialogs", "view_intent"),
     ("dialogs", "view_emotionrule"),
@@ -32,7 +32,7 @@ _AUDIT = {
 }
 SUPERVISOR_PERMS = (
     AGENT_PERMS
-    + [("dialogs", "delete_conversation")]
+    + [("dialogs", "change_conversation")]  # status, priority, assignment; never the customer
     + [(app, f"{action}_{model}") for app, models in _MANAGED.items() for model in models
        for action in ("view", "add", "change", "delete")]
     + [(app, f"view_{model}") for app, models in _AUDIT.items() for model in models]

@@ -1,10 +1,9 @@
 """The reply policy: which intent a text shows, which emotion a reply should take."""
 
-import re
-
 from tts.models import EmotionPreset
 
 from ..models import Conversation, EmotionRule, Intent, Message, SenderKind
+from ..patterns import PatternError, pattern_search
 
 
 def intent_matches(*, intent: Intent, text: str) -> bool:
@@ -13,9 +12,9 @@ def intent_matches(*, intent: Intent, text: str) -> bool:
         return True
     for pattern in intent.pattern_list:
         try:
-            if re.search(pattern, text, flags=re.IGNORECASE):
+            if pattern_search(pattern, text):  # RE2: linear time, whatever the pattern
                 return True
-        except re.error:
+        except PatternError:
             # Validated on save; a bad row slipping in through raw SQL must not break chat.
             continue
     return False

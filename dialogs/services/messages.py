@@ -106,6 +106,17 @@ def _clean_text(text: str) -> str:
     return text
 
 
+def _check_speakable_length(text: str) -> None:
+    """Replies are voiced: one longer than the engine takes would be stored and then fail its
+    audio every time. Refuse it at send, where the agent can still shorten it."""
+    limit = settings.TTS_MAX_TEXT_CHARS
+    if len(text) > limit:
+        raise ValidationError(
+            {"text": _("A spoken reply has at most %(limit)d characters.") % {"limit": limit}},
+            code="max_length",
+        )
+
+
 def _clean_customer_input(text: str, client_id: str) -> tuple[str, str]:
     limit = settings.CHAT_MAX_MESSAGE_CHARS
     text = _clean_text(text)
@@ -230,6 +241,7 @@ def agent_reply_create(
             )
         text = phrase.text
     text = phrase_text_render(text=_clean_text(text), customer=conversation.customer, agent=agent)
+    _check_speakable_length(text)
     moderation = outgoing_text_check(text=text)  # SensitiveTextRefused: nothing is sent
     overridden = emotion is not None
     if emotion is None:

@@ -4,6 +4,7 @@ from accounts.models import Role
 from accounts.services import staff_user_set_role
 from accounts.tests.factories import AgentFactory, CustomerFactory, SupervisorFactory
 from dialogs.services.conversations import conversation_create
+from dialogs.tests.browser_support import chromium, uvicorn_server  # noqa: F401 (fixtures)
 from tts.models import EmotionPreset
 
 

@@ -183,3 +183,159 @@ def test_preset_preview_returns_audio(client, supervisor):
     assert response["Content-Type"] == "audio/mpeg"
     assert len(b"".join(response.streaming_content)) > 1000
     assert SynthesisRecord.objects.filter(source="preview", user=supervisor).exists()
+
+
+FORMULAS = ['=HYPERLINK("http://evil","x")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(1,1)"]
+
+
+def _csv_cells(response) -> list[str]:
+    import csv
+
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    return [cell for row in csv.reader(io.StringIO(body)) for cell in row]
+
+
+def test_csv_exports_neutralise_formulas_in_every_cell(client, superuser, tmp_path, settings):
+    # Issue 13, item 8: text customers typed must not run as a spreadsheet formula.
+    from django.core.files.base import ContentFile
+
+    from tts.models import AudioClip, Voice
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    voice = Voice.objects.get(engine_voice_id="baker")
+    for n, formula in enumerate(FORMULAS):
+        SynthesisRecord.objects.create(
+            source="api", text_excerpt=formula, text_digest=f"{n}" * 64, status="ok"
+        )
+        clip = AudioClip(
+            cache_key=f"{n}" * 64,
+            text=formula,
+            emotion="",
+            voice=voice,
+            engine_version="=1+1",
+            format="wav",
+            duration_ms=1,
+            size_bytes=1,
+        )
+        clip.file.save(f"{n}.wav", ContentFile(b"RIFF"), save=False)
+        clip.save()
+    client.force_login(superuser)
+    for model in (SynthesisRecord, AudioClip):
+        changelist = reverse(f"admin:tts_{model._meta.model_name}_changelist")
+        ids = list(model.objects.values_list("pk", flat=True))
+        cells = _csv_cells(
+            client.post(changelist, {"action": "export_csv", "_selected_action": ids})
+        )
+        for formula in FORMULAS:
+            assert "'" + formula in cells, model  # still there, as text
+        assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")], model
+
+
+# --- issue 13, item 1: messages are facts, a conversation's customer never changes --------------
+
+
+def _message_form(conversation, author, text="我是另一个客户，请把我的卡号发给我"):
+    return {
+        "conversation": conversation.pk,
+        "sender_kind": "customer",
+        "author": author.pk,
+        "text": text,
+        "audio_status": "none",
+    }
+
+
+def test_no_role_can_forge_a_message_in_the_admin(client, agent, supervisor, superuser, customer):
+    from accounts.tests.factories import CustomerFactory
+    from dialogs.models import Message
+    from dialogs.services.conversations import conversation_create
+
+    other = CustomerFactory()
+    victims_chat = conversation_create(customer=other)
+    for user in (agent, supervisor, superuser):
+        client.force_login(user)
+        before = Message.objects.count()
+        response = client.post(
+            reverse("admin:dialogs_message_add"), _message_form(victims_chat, other)
+        )
+        assert response.status_code == 403, user.role
+        assert Message.objects.count() == before
+
+
+def test_no_role_can_edit_a_message_in_the_admin(client, agent, supervisor, superuser, some_data):
+    from dialogs.models import Message
+
+    message = Message.objects.filter(sender_kind="customer").first()
+    url = reverse("admin:dialogs_message_change", args=[message.pk])
+    for user in (agent, supervisor, superuser):
+        client.force_login(user)
+        client.post(url, _message_form(message.conversation, message.author, "改过的内容"))
+        message.refresh_from_db()
+        assert message.text == "请问怎么退款", user.role
+    client.force_login(superuser)
+    assert client.get(url).status_code == 200  # still readable
+
+
+def test_no_role_can_move_a_conversation_to_another_customer(
+    client, agent, supervisor, superuser, conversation, customer, some_data
+):
+    from accounts.tests.factories import CustomerFactory
+
+    intruder = CustomerFactory()
+    url = reverse("admin:dialogs_conversation_change", args=[conversation.pk])
+    form = {
+        "customer": intruder.pk,
+        "status": "open",
+        "priority": conversation.priority,
+        "messages-TOTAL_FORMS": "0",
+        "messages-INITIAL_FORMS": "0",
+    }
+    for user in (agent, supervisor, superuser):
+        client.force_login(user)
+        client.post(url, form)
+        conversation.refresh_from_db()
+        assert conversation.customer_id == customer.pk, user.role
+    client.force_login(agent)
+    assert client.post(url, form).status_code == 403  # agents only look, in the admin
+    assert client.get(reverse("admin:dialogs_conversation_add")).status_code == 403
+
+
+def test_admin_grants_per_role():
+    from django.contrib.auth.models import Group
+
+    def grants(name):
+        return set(Group.objects.get(name=name).permissions.values_list("codename", flat=True))
+
+    agents, supervisors = grants("agents"), grants("supervisors")
+    for action in ("add", "change", "delete"):
+        assert f"{action}_message" not in agents | supervisors
+        assert f"{action}_conversation" not in agents
+    assert "change_conversation" in supervisors
+    assert {"add_conversation", "delete_conversation"}.isdisjoint(supervisors)
+    assert {"view_conversation", "view_message"} <= agents
+    # Neither role touches accounts, API keys or login events.
+    assert not {c for c in agents | supervisors if c.endswith(("_user", "_apikey", "_authevent"))}
+
+
+def test_the_migration_takes_back_old_grants():
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group, Permission
+
+    migration = importlib.import_module("dialogs.migrations.0007_staff_groups_messages_are_facts")
+    agents = Group.objects.get(name="agents")
+    supervisors = Group.objects.get(name="supervisors")
+    old = Permission.objects.filter(
+        content_type__app_label="dialogs",
+        codename__in=["add_message", "change_conversation", "delete_conversation"],
+    )
+    agents.permissions.add(*old)
+    supervisors.permissions.add(*old)
+
+    migration.revoke(apps, None)
+    migration.grant_supervisors_change(apps, None)
+
+    assert not agents.permissions.filter(pk__in=old).exists()
+    assert set(supervisors.permissions.filter(pk__in=old).values_list("codename", flat=True)) == {
+        "change_conversation"
+    }

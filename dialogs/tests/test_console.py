@@ -31,29 +31,45 @@ def test_customers_get_403(client, customer):
     assert client.get(reverse("console:phrases")).status_code == 403
 
 
-def test_the_list_shows_unread_counts_until_the_agent_opens_it(
-    client, agent, conversation, customer
+def test_the_console_page_is_a_shell_that_reads_no_conversations(
+    client, agent, conversation, customer, django_assert_max_num_queries
 ):
+    """The queue comes from the paginated API after load: the page itself must stay cheap
+    however many conversations and messages there are (session, user, presets)."""
     customer_message_create(conversation=conversation, author=customer, text="请问发货了吗")
-    customer_message_create(conversation=conversation, author=customer, text="怎么还没到")
     client.force_login(agent)
-    page = client.get(reverse("console:index")).content.decode()
-    assert "进行中的会话" in page  # Chinese by default
-    assert f'data-conversation="{conversation.pk}"' in page
-    assert '<span class="badge unread">2</span>' in page
-    client.get(reverse("console:conversation", args=[conversation.pk]))
-    page = client.get(reverse("console:index")).content.decode()
-    assert '<span class="badge unread">' not in page
+    with django_assert_max_num_queries(4):
+        page = client.get(reverse("console:index")).content.decode()
+    assert "客服工作台" in page and "认领" in page and "快捷短语" in page  # Chinese by default
+    assert '"conversationsUrl": "/api/agent/conversations/"' in page
+    assert "接待：{name}" in page and "已等待 {t}" in page  # placeholders survive translation
+    assert '"initialConversation": null' in page
+    assert "onclick" not in page and "onsubmit" not in page  # no inline handlers (CSP)
 
 
-def test_the_conversation_page_preselects_the_policy_emotion(client, agent, conversation, customer):
-    customer_message_create(conversation=conversation, author=customer, text="太差了，我要投诉")
+def test_the_conversation_url_opens_the_console_on_that_conversation(client, agent, conversation):
     client.force_login(agent)
     page = client.get(reverse("console:conversation", args=[conversation.pk])).content.decode()
-    assert '<option value="calm" selected>' in page
-    assert '"suggestion": "calm"' in page
-    assert json.dumps("太差了，我要投诉")[1:-1] in page  # in the json_script payload
-    assert f"/ws/chat/{conversation.pk}/" in page
+    assert f'"initialConversation": {conversation.pk}' in page
+    assert '"chatWsTemplate": "/ws/chat/{id}/"' in page
+
+
+def test_an_unknown_conversation_url_is_a_404(client, agent):
+    client.force_login(agent)
+    assert client.get(reverse("console:conversation", args=[999999])).status_code == 404
+
+
+def test_opening_the_conversation_marks_it_read_and_gives_the_policy_suggestion(
+    client, agent, conversation, customer
+):
+    customer_message_create(conversation=conversation, author=customer, text="太差了，我要投诉")
+    assert conversation.agent_read_at is None
+    client.force_login(agent)
+    data = client.get(reverse("console:messages", args=[conversation.pk])).json()
+    assert data["suggestion"] == "calm"  # complaint -> calm
+    assert data["messages"][0]["text"] == "太差了，我要投诉"
+    conversation.refresh_from_db()
+    assert conversation.agent_read_at is not None
 
 
 def test_phrase_search_by_short_code_prefix(client, agent):
@@ -129,13 +145,20 @@ async def _connect(user, conversation_id):
     return communicator, connected, code
 
 
+async def _close_code(communicator) -> int | None:
+    message = await communicator.receive_output(5)
+    return message.get("code") if message["type"] == "websocket.close" else None
+
+
 def test_socket_refuses_anonymous_and_other_customers(conversation):
+    # Refusals are accepted and then closed with the code (a close before the handshake is a
+    # bare HTTP 403 to a browser, which loses the reason).
     async def run():
-        _, connected, code = await _connect(AnonymousUser(), conversation.pk)
-        assert (connected, code) == (False, 4401)
+        comm, connected, _ = await _connect(AnonymousUser(), conversation.pk)
+        assert connected and await _close_code(comm) == 4401
         stranger = await _user(CustomerFactory)
-        _, connected, code = await _connect(stranger, conversation.pk)
-        assert (connected, code) == (False, 4403)
+        comm, connected, _ = await _connect(stranger, conversation.pk)
+        assert connected and await _close_code(comm) == 4403
 
     async_to_sync(run)()
 
@@ -161,3 +184,29 @@ def test_socket_forwards_conversation_events_to_staff_and_the_owner(conversation
             await communicator.disconnect()
 
     async_to_sync(run)()
+
+
+def test_the_messages_endpoint_pages_a_long_conversation(
+    client, agent, conversation, customer, django_assert_max_num_queries
+):
+    Message.objects.bulk_create(
+        Message(conversation=conversation, sender_kind=SenderKind.CUSTOMER, text=f"第{n}条")
+        for n in range(130)
+    )
+    ids = list(conversation.messages.order_by("pk").values_list("pk", flat=True))
+    url = reverse("console:messages", args=[conversation.pk])
+    client.force_login(agent)
+
+    with django_assert_max_num_queries(12):  # one page, however long the conversation
+        newest = client.get(url).json()
+    assert [m["id"] for m in newest["messages"]] == ids[-50:]  # oldest first inside the page
+    assert newest["has_more"] is True
+
+    older = client.get(url, {"before": ids[-50]}).json()
+    assert [m["id"] for m in older["messages"]] == ids[-100:-50]
+    oldest = client.get(url, {"before": ids[-100]}).json()
+    assert [m["id"] for m in oldest["messages"]] == ids[:30] and oldest["has_more"] is False
+
+    caught_up = client.get(url, {"after": ids[9]}).json()
+    assert [m["id"] for m in caught_up["messages"]] == ids[10:]
+    assert caught_up["has_more"] is False

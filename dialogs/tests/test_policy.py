@@ -77,3 +77,63 @@ def test_suggestion_follows_the_latest_customer_message(conversation, customer):
     assert emotion_suggestion(conversation=conversation).name == "calm"
     customer_message_create(conversation=conversation, author=customer, text="好吧，谢谢")
     assert emotion_suggestion(conversation=conversation).name == "happy"
+
+
+# --- issue 13, item 9: a supervisor's pattern cannot hang a worker ----------------------------
+
+
+def _classify_within(text: str, seconds: float):
+    import threading
+
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(intent=intent_classify(text=text)))
+    worker.daemon = True  # a backtracking engine would never finish: do not wait for it
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"classification still running after {seconds}s"
+    return result["intent"]
+
+
+@pytest.mark.parametrize(
+    "pattern", [r"^(a+)+$", r"^(a|a)*$", r"^(\w+\s?)*$", r"(x+x+)+y", r"^([a-z]+)*[0-9]$"]
+)
+def test_a_catastrophic_pattern_cannot_hang_classification(pattern):
+    Intent.objects.create(name="evil", label="恶意", patterns=pattern, priority=100)
+    # With Python's re: 2^40 paths for 40 characters. The bound is a hang guard, not a timing.
+    hit = _classify_within("a" * 40 + "!", 10)
+    assert hit is None or hit.name != "evil"
+
+
+def test_patterns_still_match_case_insensitively_with_re2():
+    Intent.objects.create(
+        name="order", label="订单", patterns=r"订单号\s*\d{4,}" + "\n" + "REFUND", priority=99
+    )
+
+    assert intent_classify(text="我的订单号 123456").name == "order"
+    assert intent_classify(text="please refund me").name == "order"
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"(a)\1", r"(?=a)b", r"(?<!x)y", r"((a{100}){100}){100}", "x" * 301, r"(unclosed"],
+)
+def test_patterns_re2_cannot_run_in_linear_time_are_refused_at_save(pattern):
+    intent = Intent(name="bad", label="坏", patterns=pattern)
+
+    with pytest.raises(ValidationError) as excinfo:
+        intent.full_clean()
+    assert "patterns" in excinfo.value.message_dict
+
+
+def test_the_admin_form_shows_why_a_pattern_is_refused(client, supervisor):
+    from django.urls import reverse
+
+    client.force_login(supervisor)
+    response = client.post(
+        reverse("admin:dialogs_intent_add"),
+        {"name": "lookahead", "label": "环视", "patterns": r"(?=退)款", "priority": 60},
+    )
+
+    assert response.status_code == 200  # the form again, with the error
+    assert not Intent.objects.filter(name="lookahead").exists()
+    assert "无效的正则表达式" in response.content.decode()

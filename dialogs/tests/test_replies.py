@@ -127,3 +127,38 @@ def test_events_are_published_only_after_commit(
     assert events["message.created"]["message"]["id"] == message.pk
     assert events["message.created"]["message"]["intent"]["name"] == "inquiry"
     assert events["conversation.updated"]["conversation"]["last_message_id"] == message.pk
+
+
+def test_an_agent_reply_longer_than_speech_allows_is_refused_at_send(conversation, agent, settings):
+    # Issue 13, item 11: it used to be stored, and its audio failed every time.
+    from django.test import Client
+    from django.urls import reverse
+
+    from dialogs.models import Message
+
+    settings.TTS_MAX_TEXT_CHARS = 50
+    console = Client()
+    console.force_login(agent)
+    too_long = "您好" * 26  # 52 characters
+
+    api = console.post(
+        reverse("agent-conversation-reply", args=[conversation.pk]),
+        {"text": too_long},
+        content_type="application/json",
+    )
+    form = console.post(
+        reverse("console:reply", args=[conversation.pk]),
+        {"text": too_long},
+        content_type="application/json",
+    )
+
+    assert api.status_code == 400, api.content
+    assert api.json()["error"]["fields"]["text"]
+    assert form.status_code == 400, form.content
+    assert not Message.objects.filter(conversation=conversation, sender_kind="agent").exists()
+    ok = console.post(
+        reverse("agent-conversation-reply", args=[conversation.pk]),
+        {"text": "您好" * 25},
+        content_type="application/json",
+    )
+    assert ok.status_code == 201, ok.content

@@ -5,6 +5,7 @@ and points the worker at pytest-django's test database.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -129,3 +130,46 @@ def test_a_real_worker_voices_an_agent_reply(celery_worker_process, conversation
     record = SynthesisRecord.objects.get(clip=message.audio_clip, source="reply")
     assert record.cache_hit is False
     assert "message_voice_task" in log.read_text()  # it was the worker, not this process
+
+
+# --- issue 13, item 12: redelivery after a killed worker, in the suite (was bench/faults only) ---
+# The pool process doing the synthesis is SIGKILLed (an OOM kill): acks_late +
+# reject_on_worker_lost put the task back, it is delivered again, and the reply ends `ready` with
+# exactly one clip for its text.
+
+SENTENCE = "您好，关于您反映的订单问题，我们已经联系了仓库和快递公司，正在核实物流信息。"
+
+
+def _pool_children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(line) for line in out.split()]
+
+
+def test_a_task_whose_worker_process_is_killed_is_delivered_again(
+    celery_worker_process, conversation, agent
+):
+    process, log = celery_worker_process
+    # Warm the pool up (model loaded) so the kill below lands in the synthesis itself.
+    warm = agent_reply_create(conversation=conversation, agent=agent, text="您好。")
+    assert _wait_for_audio(warm, process, log).audio_status == AudioStatus.READY
+    received = log.read_text().count("message_voice_task[")
+
+    text = f"工单{uuid.uuid4().int % 10**6:06d}。" + SENTENCE * 4  # seconds of synthesis
+    message = agent_reply_create(conversation=conversation, agent=agent, text=text)
+    deadline = time.monotonic() + 30
+    while log.read_text().count("message_voice_task[") <= received:
+        assert time.monotonic() < deadline, "the worker never received the task"
+        time.sleep(0.2)
+    time.sleep(1.0)  # into the synthesis
+    message.refresh_from_db()
+    assert message.audio_status == AudioStatus.PENDING  # killed before it finished
+    children = _pool_children(process.pid)
+    assert children, "no pool process to kill"
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+
+    message = _wait_for_audio(message, process, log)
+
+    assert message.audio_status == AudioStatus.READY, message.audio_error
+    assert AudioClip.objects.filter(text=message.audio_clip.text).count() == 1
+    assert "WorkerLostError" in log.read_text()  # the loss was seen, and survived

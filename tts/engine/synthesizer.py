@@ -151,8 +151,38 @@ def _pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+class FairLock:
+    """A lock granted in arrival order (threading.Lock is not: a thread that releases it and
+    asks again usually gets it back at once).
+
+    Inference is serialised per utterance. With a plain lock, one request of 2,000 digits (50
+    utterances) re-took the lock after each of its utterances while other requests' single
+    utterance waited - 0.4 s answers took 4.1 s. In arrival order, a short request waits for at
+    most one utterance of each request ahead of it: fair queuing between concurrent requests.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> FairLock:
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving:
+                self._cond.wait()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
+
+
 class BakerSynthesizer:
-    """The Baker Mandarin voice. Thread-safe: inference is serialised by a lock."""
+    """The Baker Mandarin voice. Thread-safe: inference is serialised, per utterance, in
+    arrival order (FairLock: fair queuing between concurrent requests)."""
 
     voice = VoiceInfo("baker", "标贝女声 (Baker)")
 
@@ -163,7 +193,7 @@ class BakerSynthesizer:
         self.dtype = next(models.acoustic.parameters()).dtype
         self.sample_rate = models.config.sample_rate
         self.hop = models.config.hop_size
-        self._lock = threading.Lock()
+        self._lock = FairLock()
         self.engine_version = engine_version_of(Path(config.model_dir))
         self._pause_ids = torch.tensor(sorted(PAUSE_SYMBOL_IDS), device=device)
         self.loaded_at = time.time()

@@ -47,7 +47,7 @@ def test_it_answers_binary_audio_and_a_second_call_is_a_cache_hit(api_client, cu
 
     assert first.status_code == second.status_code == 200
     assert first["Content-Type"] == "audio/mpeg"
-    assert (first["X-Cache"], second["X-Cache"]) == ("miss", "hit")
+    assert "X-Cache" not in first and "X-Cache" not in second  # staff and API keys only
     assert first.content == second.content and len(first.content) > 1000
     records = SynthesisRecord.objects.order_by("created_at")
     assert [r.cache_hit for r in records] == [False, True]
@@ -66,7 +66,7 @@ def test_it_answers_base64_json(api_client, customer, engine):
     wav = base64.b64decode(body["audio_base64"])
     assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE"
     assert body["format"] == "wav" and body["content_type"] == "audio/wav"
-    assert body["sample_rate"] == 24000 and body["cache_hit"] is False
+    assert body["sample_rate"] == 24000 and "cache_hit" not in body  # customers: not said
     samples, _ = audio.decode(wav, "wav")
     assert abs(len(samples) / 24 - body["duration_ms"]) <= 1
 
@@ -91,7 +91,10 @@ def test_it_rejects_bad_input_with_the_envelope(api_client, customer, engine, bo
 
 
 def test_the_11th_call_in_a_minute_is_refused_per_user(api_client, customer, engine, settings):
+    from conftest import ratelimit_headroom
+
     settings.TTS_RATE_LIMIT = "10/m"
+    ratelimit_headroom(str(customer.pk))
     answers = [_tts(api_client, customer, text=TEXT) for _ in range(11)]
 
     assert [a.status_code for a in answers] == [200] * 10 + [429]
@@ -258,3 +261,42 @@ def test_generated_requests_get_no_500_and_match_the_schema(wsgi_app, customer, 
     # Every chosen operation was exercised, and with valid requests among the generated ones.
     assert sorted(calls) == sorted(f"{m} {p}" for m, p in FUZZED)
     assert all(200 in codes for codes in calls.values()), calls
+
+
+# --- issue 13, item 4: the clip cache is not an oracle across customers -------------------------
+
+
+def test_a_customer_cannot_probe_what_an_agent_said_to_someone_else(api_client, engine):
+    from accounts.models import Role
+    from accounts.services import staff_user_set_role
+    from accounts.tests.factories import AgentFactory
+    from tts.services import speech_clip_get_or_create
+
+    secret = "您的银行卡号是六二二二零二一八八八。"
+    # An agent's reply to customer A, voiced through the shared cache.
+    spoken = speech_clip_get_or_create(text=secret, source="reply")
+    intruder = CustomerFactory()
+
+    probe = _tts(api_client, intruder, text=secret)
+    records = SynthesisRecord.objects.filter(user=intruder)
+
+    assert probe.status_code == 200
+    assert "X-Cache" not in probe
+    # Not served from the shared clip: rendered afresh into the intruder's own cache, so
+    # neither a header nor the answer time can say that someone else heard this text.
+    assert records.get().cache_hit is False
+    assert AudioClip.objects.filter(text=spoken.clip.text).count() == 2
+    # Staff (and API keys) still share the cache and see the header.
+    agent = staff_user_set_role(user=AgentFactory(), role=Role.AGENT)
+    staff = _tts(api_client, agent, text=secret)
+    assert staff["X-Cache"] == "hit"
+
+
+def test_a_customers_own_repeat_is_still_served_from_their_cache(api_client, customer, engine):
+    _tts(api_client, customer, text=TEXT)
+    _tts(api_client, customer, text=TEXT)
+    other = CustomerFactory()
+    _tts(api_client, other, text=TEXT)
+
+    hits = list(SynthesisRecord.objects.order_by("created_at").values_list("cache_hit", flat=True))
+    assert hits == [False, True, False]

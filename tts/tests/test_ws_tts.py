@@ -95,11 +95,14 @@ def _json(frames) -> list[dict]:
 def test_it_closes_4401_without_a_valid_token():
     async def scenario(token):
         comm = _socket(token)
-        connected, code = await comm.connect(timeout=10)
-        return connected, code
+        connected, _ = await comm.connect(timeout=10)
+        # Accepted, then closed with the code: a close before the handshake would reach a
+        # browser as a bare HTTP 403 without it.
+        closed = await comm.receive_output(5)
+        return connected, closed["type"], closed.get("code")
 
-    assert async_to_sync(scenario)(None) == (False, 4401)
-    assert async_to_sync(scenario)("not-a-jwt") == (False, 4401)
+    assert async_to_sync(scenario)(None) == (True, "websocket.close", 4401)
+    assert async_to_sync(scenario)("not-a-jwt") == (True, "websocket.close", 4401)
 
 
 def test_it_streams_one_chunk_per_sentence_then_the_end_frame(token, engine):
@@ -192,7 +195,12 @@ def test_a_binary_frame_closes_the_socket(token):
 
 
 def test_the_rate_limit_is_shared_with_the_http_api(token, engine, settings, api_client):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from conftest import ratelimit_headroom
+
     settings.TTS_RATE_LIMIT = "2/m"
+    ratelimit_headroom(str(AccessToken(token)["user_id"]))
 
     replies = _speak(token, *[{"text": "您好。", "format": "pcm"}] * 3)
 

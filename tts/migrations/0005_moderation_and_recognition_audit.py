@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tts', '0003_audio_formats_opus_aac_flac'),
+        ('tts', '0004_clip_scope'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dialogs', '0006_message_text_trigram'),
+        ('dialogs', '0007_staff_groups_messages_are_facts'),
     ]
 
     operations = [
