@@ -10,7 +10,7 @@ RUN_ENV := DEBUG=1 WECHAT_DEV_LOGIN=1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cs_platform
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test lint format install install-dev model migrate services bench clean miniprogram-test
+.PHONY: run test lint format install install-dev model migrate services bench clean miniprogram-test smoke-prod
 MINIPROGRAM := clients/miniprogram
 
 $(VENV)/.installed: requirements.txt
@@ -45,6 +45,7 @@ services:
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports  # the layering contracts in pyproject.toml (docs/architecture.md)
 
 format: install-dev
 	$(VENV)/bin/ruff format .
@@ -64,6 +65,12 @@ miniprogram-test: $(MINIPROGRAM)/node_modules/.installed
 # CI=true: property tests replay derandomised cases, and any skip fails (conftest.py).
 test: install-dev model services lint miniprogram-test
 	CI=true DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+# The deployment recipe (deploy/) proven on this machine: Debian's Nginx with a self-signed
+# certificate, web + worker + beat from the rendered systemd units, DEBUG off, real PostgreSQL
+# (a fresh <test db>_smoke database) and Redis; a voiced conversation over HTTPS and WSS.
+smoke-prod: install-dev model
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(PY) deploy/smoke_prod.py
 
 # Engine speed vs TFLite, then the API load run (starts its own server and worker).
 bench: install-dev model

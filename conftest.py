@@ -8,6 +8,9 @@ from hypothesis import settings as hypothesis_settings
 
 from scripts.check_services import HELP, reachable
 
+# Fixtures shared across apps, each defined once, next to the app whose data it makes.
+pytest_plugins = ["accounts.tests.fixtures", "tts.tests.fixtures", "dialogs.tests.fixtures"]
+
 # Property tests explore freely on a developer's machine; in CI (CI=true) they replay the same
 # derandomised cases, so a red CI run is a reproducible bug rather than an unlucky draw.
 hypothesis_settings.register_profile("ci", derandomize=True, database=None)
@@ -83,8 +86,12 @@ def _reference_data(request):
     request.getfixturevalue("transactional_db" if transactional else "db")
     from django.apps import apps
 
-    for module, function in SEEDS:
-        getattr(importlib.import_module(module), function)(apps, None)
+    from dialogs.services.phrases import phrase_rendering_paused
+
+    # Re-seeding creates the canned phrases again; rendering them is not what a test is about.
+    with phrase_rendering_paused():
+        for module, function in SEEDS:
+            getattr(importlib.import_module(module), function)(apps, None)
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,8 @@ than httpx, so the 2-core machine spends its time in the server, not in the load
       which is voiced by the worker, off the request path)
   (b) POST /api/tts/                           the same text every time: served from the clip cache
   (c) GET  /api/conversations/{id}/messages/   the first page (50 messages with signed audio URLs)
+  (0) GET  /api/me/                            the floor (JWT + one query), measured first; the
+      other cells are read as ratios to it at the same concurrency (same run, same machine)
 
 at 1, 16 and 64 concurrent clients: requests/second, p50/p95/p99 latency, responses by status.
 Then the engine figures: RTF, first-chunk latency and precompute clips/second (bench/tts_bench.py
@@ -21,6 +23,10 @@ CHAT_RATE_LIMIT env); no code path exists for the bench.
 
     .venv/bin/python bench/api_load.py [--workers 2] [--clients 1,16,64] [--seconds 6]
         [--baseline GIT_REV]   # also run the same load against an older tree, side by side
+
+Results: the markdown table on stdout, and `var/bench/api_load.json`
+(`{"cells": {"<name>@<clients>": {rps, p50_ms, p95_ms, p99_ms, errors,
+server_cpu_ms_per_request}}, "ratios_to_floor": ..., "baseline": {...}}`).
 
 `--baseline` exports that revision with `git archive` into a temporary folder (the working
 tree and the repository are not touched) and benchmarks it first, with the same database,
@@ -52,6 +58,10 @@ DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
 # Server and worker output (the servers' own logging configuration applies).
 LOG = ROOT / "var/bench/api_load.log"
+JSON_OUT = ROOT / "var/bench/api_load.json"
+PROFILE_DIR = ROOT / "var/bench/profiles"
+# floor_me first: every other cell is read as a ratio to it (same run, same concurrency).
+CELLS = ("floor_me", "post_message", "get_messages", "tts_cached")
 TTS_TEXT = "您好，很高兴为您服务，请问有什么可以帮您？"
 # Three inquiries (intent only) and one greeting that makes the bot answer with a voiced phrase.
 POST_TEXTS = [
@@ -353,6 +363,9 @@ def scenario_request(name: str, client: dict, index: int, run_id: str) -> bytes:
         return http_request("POST", "/api/tts/", client["token"], {"text": TTS_TEXT})
     if name == "get_messages":
         return http_request("GET", path, client["token"])
+    if name == "floor_me":
+        # The floor: JWT authentication plus one query, the least an API request costs here.
+        return http_request("GET", "/api/me/", client["token"])
     raise ValueError(name)
 
 
@@ -407,6 +420,7 @@ async def wait_voiced(port: int, client: dict, timeout: float = 180) -> float:
     started = time.perf_counter()
     body = {"text": "你好，在吗？", "client_id": f"voice-check-{time.time()}"}
     path = f"/api/conversations/{client['conversation']}/messages/"
+    started = time.perf_counter()
     status, data = await connection.request(http_request("POST", path, client["token"], body))
     assert status in (200, 201), (status, data[:300])
     reply = json.loads(data)["bot_reply"]
@@ -418,10 +432,10 @@ async def wait_voiced(port: int, client: dict, timeout: float = 180) -> float:
         audio = next(m for m in json.loads(data)["results"] if m["id"] == reply["id"])["audio"]
         if audio["status"] == "ready":
             await connection.close()
-            return round(time.perf_counter() - started, 1)
+            return round(time.perf_counter() - started, 2)
         if audio["status"] == "failed":
             raise RuntimeError(f"voicing failed: {audio}")
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.02)
     raise RuntimeError("the worker did not voice the bot reply in time")
 
 
@@ -433,13 +447,21 @@ def run_stack(label: str, src: Path, args, clients_all: list[dict], extra: list[
     try:
         worker = start_worker(src, env)
         server = start_server(src, env, port, args.workers, list(extra))
+        # The first voiced bot reply (its phrase not rendered yet: synthesis on the worker),
+        # then the same greeting again (the phrase's clip is cached now, as after precompute).
         results["voicing_first_s"] = asyncio.run(wait_voiced(port, clients_all[0]))
+        results["voicing_cached_s"] = asyncio.run(
+            wait_voiced(port, clients_all[1 % len(clients_all)])
+        )
         children = child_pids(worker.pid)
         results["worker_child_rss_mib"] = round(max(vmrss_mib(p) for p in children), 0)
         results["worker_main_rss_mib"] = round(vmrss_mib(worker.pid), 0)
-        for name in ("post_message", "get_messages", "tts_cached"):
+        for name in args.cells:
             for concurrency in args.clients:
                 server_pids = [server.pid, *child_pids(server.pid)]
+                profiler = None
+                if f"{name}@{concurrency}" in args.profile:
+                    profiler = start_profile(label, f"{name}@{concurrency}", server_pids, args)
                 cpu_before = cpu_seconds(server_pids)
                 audit_before = audit_rows()
                 cell = asyncio.run(
@@ -455,6 +477,10 @@ def run_stack(label: str, src: Path, args, clients_all: list[dict], extra: list[
                 cell["server_cpu_ms_per_request"] = round(
                     (cpu_seconds(server_pids) - cpu_before) * 1000 / max(1, cell["requests"]), 2
                 )
+                if profiler is not None:
+                    results.setdefault("profiles", {})[f"{name}@{concurrency}"] = finish_profile(
+                        profiler
+                    )
                 if name == "tts_cached":
                     # Every answered call must have left its audit row, in the request.
                     cell["audit_rows"] = audit_rows() - audit_before
@@ -469,6 +495,71 @@ def run_stack(label: str, src: Path, args, clients_all: list[dict], extra: list[
         stop(server)
         stop(worker)
     return results
+
+
+def start_profile(label: str, cell: str, pids: list[int], args) -> list:
+    """py-spy on every uvicorn process for the cell's duration (the running server, sampled
+    from outside: no profiler code in the server). Raw collapsed stacks, one file per process."""
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{label}-{cell}".lower()).strip("-")
+    running = []
+    for pid in pids:
+        out = PROFILE_DIR / f"{slug}-{pid}.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.Popen(
+            [
+                str(VENV_BIN / "py-spy"),
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "250",
+                "--duration",
+                str(int(args.seconds) + 2),
+                "--format",
+                "raw",
+                "--output",
+                str(out),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        running.append((proc, out))
+    return running
+
+
+def finish_profile(running: list) -> dict:
+    """Share of samples per frame (inclusive), our code and the libraries on the request path."""
+    for proc, _ in running:
+        proc.wait(timeout=60)
+    inclusive: dict[str, int] = {}
+    total = 0
+    for _, out in running:
+        if not out.exists():
+            continue
+        for line in out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            n = int(count)
+            frames = stack.split(";")
+            # Idle workers wait in the event loop's selector or the thread pool's queue.
+            if any(
+                f.startswith(("select (", "_worker (concurrent", "wait (threading"))
+                for f in frames[-2:]
+            ):
+                continue
+            total += n
+            for frame in {
+                f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0] + ")" for f in frames
+            }:
+                inclusive[frame] = inclusive.get(frame, 0) + n
+    top = sorted(inclusive.items(), key=lambda kv: -kv[1])[:60]
+    return {
+        "files": [str(out) for _, out in running],
+        "busy_samples": total,
+        "top_inclusive_pct": {k: round(100 * v / max(1, total), 1) for k, v in top},
+    }
 
 
 def engine_figures(src: Path) -> dict:
@@ -501,6 +592,21 @@ def export_tree(rev: str) -> Path:
     return target
 
 
+def ratios(run: dict) -> dict:
+    """CPU per request and p95 of each cell divided by the floor's at the same concurrency."""
+    out = {}
+    for key, cell in run["cells"].items():
+        name, concurrency = key.split("@")
+        floor = run["cells"].get(f"floor_me@{concurrency}")
+        if name == "floor_me" or not floor:
+            continue
+        out[key] = {
+            "cpu": round(cell["server_cpu_ms_per_request"] / floor["server_cpu_ms_per_request"], 2),
+            "p95": round(cell["p95_ms"] / floor["p95_ms"], 2),
+        }
+    return out
+
+
 def markdown(runs: list[dict], engine: dict | None, args) -> str:
     lines = [
         f"uvicorn --workers {args.workers}, {args.seconds:g} s per cell (at most "
@@ -514,6 +620,7 @@ def markdown(runs: list[dict], engine: dict | None, args) -> str:
         rule += " --- | --- | --- | --- | --- | --- |"
     lines += [header, rule]
     names = {
+        "floor_me": "GET /api/me/ (the floor)",
         "post_message": "POST /api/conversations/{id}/messages/",
         "tts_cached": "POST /api/tts/ (cached)",
         "get_messages": "GET /api/conversations/{id}/messages/",
@@ -559,6 +666,27 @@ def markdown(runs: list[dict], engine: dict | None, args) -> str:
         + " | ".join(str(r.get("voicing_first_s")) for r in runs)
         + " |"
     )
+    lines.append(
+        "| voiced bot reply, phrase already rendered: post to audio ready (s) | "
+        + " | ".join(str(r.get("voicing_cached_s")) for r in runs)
+        + " |"
+    )
+    lines += [
+        "",
+        "| ratio to the floor (same run, same clients) | "
+        + " | ".join(f"{r['label']} CPU | p95" for r in runs)
+        + " |",
+        "| --- |" + " --- | --- |" * len(runs),
+    ]
+    all_ratios = [ratios(r) for r in runs]
+    for name in ("post_message", "get_messages", "tts_cached"):
+        for concurrency in args.clients:
+            key = f"{name}@{concurrency}"
+            row = f"| {key} |"
+            for rs in all_ratios:
+                r = rs.get(key)
+                row += f" {r['cpu']} | {r['p95']} |" if r else " – | – |"
+            lines.append(row)
     if engine:
         lines += [
             "",
@@ -581,8 +709,18 @@ def main() -> None:
     parser.add_argument("--baseline", help="git revision to benchmark first, side by side")
     parser.add_argument("--no-engine", action="store_true", help="skip the engine figures")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--cells", default=",".join(CELLS), help=f"which of {','.join(CELLS)} to run"
+    )
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="cells to profile with py-spy on the running uvicorn processes, e.g. post_message@1",
+    )
     args = parser.parse_args()
     args.clients = [int(c) for c in args.clients.split(",")]
+    args.cells = [c for c in args.cells.split(",") if c]
+    args.profile = {c for c in args.profile.split(",") if c}
 
     env = server_env(workers=args.workers)
     LOG.parent.mkdir(parents=True, exist_ok=True)
@@ -594,8 +732,9 @@ def main() -> None:
         tree = export_tree(args.baseline)
         try:
             prepare_database(tree, env)
-            # That tree's requirements had no httptools/uvloop: pin uvicorn to what it ran on.
-            old_stack = ["--loop=asyncio", "--http=h11"]
+            # A tree whose requirements had no httptools/uvloop: pin uvicorn to what it ran on.
+            requirements = (tree / "requirements.txt").read_text()
+            old_stack = [] if "httptools" in requirements else ["--loop=asyncio", "--http=h11"]
             runs.append(run_stack(f"before ({args.baseline})", tree, args, clients, old_stack))
         finally:
             subprocess.run(["rm", "-rf", str(tree)], check=False)
@@ -603,6 +742,23 @@ def main() -> None:
     engine = None if args.no_engine else engine_figures(ROOT)
     if args.json:
         args.json.write_text(json.dumps({"runs": runs, "engine": engine}, indent=2))
+    # The machine-readable result: this tree's cells (and the baseline's, measured in the same
+    # run); ratios to `floor_me` at the same concurrency are what the targets are about.
+    keys = ("rps", "p50_ms", "p95_ms", "p99_ms", "errors", "server_cpu_ms_per_request")
+    summary = {"cells": {k: {f: c[f] for f in keys} for k, c in runs[-1]["cells"].items()}}
+    summary["ratios_to_floor"] = ratios(runs[-1])
+    summary["voicing_first_s"] = runs[-1].get("voicing_first_s")
+    summary["voicing_cached_s"] = runs[-1].get("voicing_cached_s")
+    summary["uvicorn_worker_rss_mib"] = runs[-1].get("uvicorn_worker_rss_mib")
+    if len(runs) > 1:
+        summary["baseline"] = {
+            "label": runs[0]["label"],
+            "cells": {k: {f: c[f] for f in keys} for k, c in runs[0]["cells"].items()},
+            "ratios_to_floor": ratios(runs[0]),
+        }
+    JSON_OUT.parent.mkdir(parents=True, exist_ok=True)
+    JSON_OUT.write_text(json.dumps(summary, indent=2))
+    print(f"results: {JSON_OUT}", file=sys.stderr)
     print(markdown(runs, engine, args))
 
 

@@ -55,6 +55,29 @@ def _recreate_database() -> None:
         db.execute(f'create database "{DB_NAME}"')
 
 
+TOKENS_SCRIPT = r"""
+import json, sys
+import django
+django.setup()
+from accounts.services import customer_get_or_create, tokens_for_user
+users = [customer_get_or_create(openid=f"bench-fair-{i:02d}") for i in range(int(sys.argv[1]))]
+print(json.dumps([tokens_for_user(user=user)["access"] for user in users]))
+"""
+
+
+def _tokens(src: Path, env: dict[str, str], count: int) -> list[str]:
+    """Customers and access tokens (only accounts.services: the same in every tree)."""
+    out = subprocess.run(
+        [sys.executable, "-c", TOKENS_SCRIPT, str(count)],
+        cwd=src,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def _post(port: int, token: str, text: str, timeout: float = 300) -> tuple[int, float]:
     started = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -94,8 +117,7 @@ def run_tree(label: str, src: Path, seconds: float) -> dict:
     env = _env()
     _recreate_database()
     api_load.prepare_database(src, env)  # migrates (recreated above: old trees see old schema)
-    clients = api_load.prepare_clients(src, env, VICTIMS + 1)
-    tokens = [c["token"] for c in clients]
+    tokens = _tokens(src, env, VICTIMS + 1)
     victims, abuser = tokens[:VICTIMS], tokens[VICTIMS]
     port = api_load._free_port()
     proc = api_load.start_server(src, env, port, 1, ["--loop=asyncio", "--http=h11"])
@@ -110,33 +132,39 @@ def run_tree(label: str, src: Path, seconds: float) -> dict:
             while not stop.is_set():
                 n += 1
                 text = str(10 ** (ABUSE_DIGITS - 1) + k * 1000 + n)  # never cached
-                status, took = _post(port, abuser, text)
+                try:
+                    status, took = _post(port, abuser, text)
+                except OSError:  # the server is stopped under it at the end
+                    return
                 abuse_results.append((status, took))
                 if status == 429:
                     time.sleep(0.5)  # a client honouring the refusal a little
 
-        abusers = [threading.Thread(target=abuse, args=(k,)) for k in range(ABUSER_PARALLEL)]
+        abusers = [
+            threading.Thread(target=abuse, args=(k,), daemon=True) for k in range(ABUSER_PARALLEL)
+        ]
         for thread in abusers:
             thread.start()
         time.sleep(1.0)  # the long requests are running
         abused = _victims(port, victims, seconds, "abused")
-        stop.set()
-        for thread in abusers:
-            thread.join(600)
+        stop.set()  # requests still in flight are cut off with the server below
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        # In-flight abusive syntheses would hold a graceful shutdown for minutes.
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
     statuses: dict[int, int] = {}
     for status, _took in abuse_results:
         statuses[status] = statuses.get(status, 0) + 1
     ok = [took for status, took in abuse_results if status == 200]
-    return {
+    result = {
         "label": label,
         "quiet": _summary(quiet),
         "abused": _summary(abused),
         "abuser_statuses": statuses,
         "abuser_ok_median_s": round(statistics.median(ok), 1) if ok else None,
     }
+    print(json.dumps(result), file=sys.stderr, flush=True)  # survives a later failure
+    return result
 
 
 def _summary(latencies: list[float]) -> dict:

@@ -4,14 +4,20 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from common.startup import exit_on_error, startup_check
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cs_platform.settings")
-django_asgi_app = get_asgi_application()  # must run before importing consumers
+# A bad configuration stops the web process here with one line (storage, broker, settings).
+# Checks first: they need only the settings, and fail before any app code is loaded.
+with exit_on_error("web"):
+    startup_check()
+    django_asgi_app = get_asgi_application()  # must run before importing consumers
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter
 
-from accounts.ws_auth import JWTAuthMiddleware, OriginCheckUnlessToken  # noqa: E402
-from common.body_limits import BodyLimitMiddleware  # noqa: E402
-from cs_platform.routing import websocket_urlpatterns  # noqa: E402
+from accounts.ws_auth import JWTAuthMiddleware, OriginCheckUnlessToken
+from common.body_limits import BodyLimitMiddleware
+from cs_platform.routing import websocket_urlpatterns
 
 application = ProtocolTypeRouter(
     {

@@ -12,6 +12,8 @@ os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+# Start-up checks have their own tests (cs_platform/tests/test_startup.py).
+os.environ.setdefault("STARTUP_CHECKS", "")
 # Configured, so /readyz is ready; tests that log in through WeChat point WECHAT_API_BASE at
 # their own local server (accounts/tests/wechat_server.py).
 os.environ.setdefault("WECHAT_APPID", "wx-test-appid")

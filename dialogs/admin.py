@@ -382,11 +382,6 @@ class CannedPhraseAdmin(SimpleHistoryAdmin):
             rows.append((preset.label, clip_player(clip) if clip else _("not rendered yet")))
         return format_html_join("", '<div style="margin-bottom:4px">{} {}</div>', rows) or "-"
 
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        # After the emotions M2M is saved; the task itself runs after commit.
-        phrase_precompute_queue(phrase_ids=[form.instance.pk])
-
 
 def _normalised(text: str) -> str:
     from tts.engine.frontend import normalise_text

@@ -1,7 +1,10 @@
 """The chat HTTP API: customers (mini-program, web chat page) and agents (integrations).
 
-Thin views: validate -> one service or selector -> serialize. Errors use the one envelope
-(`common.errors`); lists use cursor pagination.
+Thin views: validate -> one service or selector -> the payload builders of `dialogs.payloads`.
+The output serializers (generated from the same payload types) are named in `extend_schema`
+for the OpenAPI schema only: answering through them would deep-copy their fields on every
+request for the very same dict. Errors use the one envelope (`common.errors`); lists use
+cursor pagination.
 """
 
 import base64
@@ -25,9 +28,11 @@ from common.pagination import DefaultCursorPagination
 from tts import services as tts_services
 from tts.adapters import asr_limits
 from tts.asr.decoding import AudioRejected, decode_audio
+from tts.fields import SpeechTextField
 from tts.models import EmotionPreset
 
 from .models import ConversationPriority, ConversationStatus
+from .payloads import conversation_payload, message_payload
 from .selectors.conversations import (
     conversation_get_for_customer,
     conversation_get_for_user,
@@ -78,10 +83,10 @@ class MessageCursorPagination(DefaultCursorPagination):
     ordering = "pk"
 
 
-def _paginated(view: APIView, request, queryset, serializer_class, pagination_class):
+def _paginated(view: APIView, request, queryset, build, pagination_class):
     paginator = pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+    return paginator.get_paginated_response([build(item) for item in page])
 
 
 # --- customers --------------------------------------------------------------------------------
@@ -102,7 +107,7 @@ class ConversationListCreateApi(APIView):
     def get(self, request):
         conversations = conversations_for_customer(customer=request.user)
         return _paginated(
-            self, request, conversations, ConversationOutputSerializer, DefaultCursorPagination
+            self, request, conversations, conversation_payload, DefaultCursorPagination
         )
 
     @extend_schema(
@@ -114,7 +119,7 @@ class ConversationListCreateApi(APIView):
     def post(self, request):
         conversation, created = conversation_resume_or_create(customer=request.user)
         return Response(
-            ConversationOutputSerializer(conversation).data,
+            conversation_payload(conversation),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -127,7 +132,7 @@ class ConversationDetailApi(APIView):
         conversation = conversation_get_for_customer(
             user=request.user, conversation_id=conversation_id
         )
-        return Response(ConversationOutputSerializer(conversation).data)
+        return Response(conversation_payload(conversation))
 
 
 @method_decorator(
@@ -205,7 +210,7 @@ class ConversationMessagesApi(APIView):
         except ValueError as exc:
             raise exceptions.ValidationError({"after": [_("Must be a message id.")]}) from exc
         messages = conversation_messages(conversation=conversation, after_id=after)
-        return _paginated(self, request, messages, MessageOutputSerializer, MessageCursorPagination)
+        return _paginated(self, request, messages, message_payload, MessageCursorPagination)
 
     @extend_schema(
         operation_id="conversations_messages_create",
@@ -233,9 +238,10 @@ class ConversationMessagesApi(APIView):
             text=serializer.validated_data["text"],
             client_id=serializer.validated_data.get("client_id", ""),
         )
-        data = MessagePostOutputSerializer(
-            {"message": result.message, "bot_reply": result.bot_reply}
-        ).data
+        data = {
+            "message": message_payload(result.message),
+            "bot_reply": message_payload(result.bot_reply) if result.bot_reply else None,
+        }
         return Response(data, status=status.HTTP_201_CREATED if result.created else 200)
 
     def _post_voice(self, request, conversation):
@@ -274,7 +280,7 @@ class ConversationMessagesApi(APIView):
                 duration_ms=decoded.duration_ms,
                 **audit,
             )
-        data = MessagePostOutputSerializer({"message": result.message, "bot_reply": None}).data
+        data = {"message": message_payload(result.message), "bot_reply": None}
         return Response(data, status=status.HTTP_201_CREATED if result.created else 200)
 
 
@@ -330,7 +336,7 @@ class AgentConversationListApi(APIView):
         filters.is_valid(raise_exception=True)
         conversations = conversations_for_agents(user=request.user, **filters.validated_data)
         return _paginated(
-            self, request, conversations, ConversationOutputSerializer, DefaultCursorPagination
+            self, request, conversations, conversation_payload, DefaultCursorPagination
         )
 
 
@@ -356,7 +362,7 @@ class AgentConversationAssignApi(APIView):
         if agent is None:
             raise exceptions.ValidationError({"agent_id": [_("No such user.")]})
         conversation = conversation_assign(conversation=conversation, agent=agent)
-        return Response(ConversationOutputSerializer(conversation).data)
+        return Response(conversation_payload(conversation))
 
 
 class AgentConversationResolveApi(APIView):
@@ -370,14 +376,14 @@ class AgentConversationResolveApi(APIView):
     def post(self, request, conversation_id: int):
         conversation = _agent_conversation(request, conversation_id)
         conversation = conversation_resolve(conversation=conversation)
-        return Response(ConversationOutputSerializer(conversation).data)
+        return Response(conversation_payload(conversation))
 
 
 class AgentConversationReplyApi(APIView):
     permission_classes = [IsAuthenticated, IsAgent]
 
     class AgentReplyInputSerializer(serializers.Serializer):
-        text = serializers.CharField(required=False, allow_blank=True)
+        text = SpeechTextField(required=False, allow_blank=True, help_text="Spoken after commit.")
         short_code = serializers.CharField(
             required=False, allow_blank=True, help_text="A canned phrase's short code."
         )
@@ -416,7 +422,7 @@ class AgentConversationReplyApi(APIView):
             raise ClientError(
                 str(exc), exc.code, fields={"text": [str(exc)], "categories": exc.categories}
             ) from exc
-        return Response(MessageOutputSerializer(message).data, status=status.HTTP_201_CREATED)
+        return Response(message_payload(message), status=status.HTTP_201_CREATED)
 
 
 class AgentModerationCheckApi(APIView):

@@ -6,3 +6,6 @@ class DialogsConfig(AppConfig):
     name = "dialogs"
     verbose_name = _("Dialogs")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from dialogs import signals  # noqa: F401

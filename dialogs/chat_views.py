@@ -39,8 +39,12 @@ def chat_page(request):
                 "handoffUrl": api_path(f"{conversations_url}1/handoff/"),
                 "csatUrl": (api_path(f"{conversations_url}1/csat/") or "").replace("/1/", "/{id}/")
                 or None,
-                "scrollBack": getattr(settings, "CHAT_SCROLL_BACK", False),
-                "voiceInput": getattr(settings, "CHAT_VOICE_INPUT", False),
+                # `?before=<id>` (scroll-back pages with has_more) came with the workflow API.
+                "scrollBack": bool(api_path(f"{conversations_url}1/handoff/")),
+                # The workflow's payloads carry the staff nickname as `author`, never a username.
+                "staffNames": bool(api_path(f"{conversations_url}1/handoff/")),
+                # Voice messages: multipart upload on the messages endpoint (h5's API).
+                "voiceInput": False,
             },
         },
     )

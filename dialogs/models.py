@@ -116,6 +116,38 @@ class MessageKind(models.TextChoices):
     VOICE = "voice", _("voice")
 
 
+class RulesQuerySet(models.QuerySet):
+    """Bulk writes skip model signals; these still move the reply-rules version (the per-process
+    snapshot in `dialogs.selectors.snapshot`) and, for phrases, queue re-rendering."""
+
+    def update(self, **kwargs):
+        speech_changed = self.model is CannedPhrase and {"text", "is_active"} & set(kwargs)
+        phrase_ids = list(self.values_list("pk", flat=True)) if speech_changed else []
+        count = super().update(**kwargs)
+        from .rules_version import rules_changed
+
+        rules_changed()
+        if phrase_ids:
+            from .services.phrases import phrase_precompute_queue
+
+            phrase_precompute_queue(phrase_ids=phrase_ids)
+        return count
+
+    def bulk_create(self, objs, *args, **kwargs):
+        created = super().bulk_create(objs, *args, **kwargs)
+        from .rules_version import rules_changed
+
+        rules_changed()
+        return created
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        count = super().bulk_update(objs, fields, *args, **kwargs)
+        from .rules_version import rules_changed
+
+        rules_changed()
+        return count
+
+
 class Intent(models.Model):
     name = models.SlugField(_("name"), max_length=32, unique=True)
     label = models.CharField(_("Chinese label"), max_length=32)
@@ -135,6 +167,7 @@ class Intent(models.Model):
     )
     is_active = models.BooleanField(_("active"), default=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    objects = RulesQuerySet.as_manager()
     history = HistoricalRecords()
 
     class Meta:
@@ -192,6 +225,7 @@ class EmotionRule(models.Model):
     priority = models.PositiveSmallIntegerField(_("priority"), default=50)
     is_active = models.BooleanField(_("active"), default=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    objects = RulesQuerySet.as_manager()
     history = HistoricalRecords()
 
     class Meta:
@@ -228,6 +262,7 @@ class CannedPhrase(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    objects = RulesQuerySet.as_manager()
     history = HistoricalRecords()
 
     class Meta:

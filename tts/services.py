@@ -25,9 +25,17 @@ from tts.budgets import (
     speech_budget_charge,
     speech_slot,
 )
-from tts.engine import audio
 from tts.engine.frontend import TextValidationError, lexicon_fingerprint, normalise_text
-from tts.engine.synthesizer import ControlError, Controls, EngineUnavailable, SpeechAudio
+from tts.engine.types import (
+    AUDIO_FORMATS,
+    CONTENT_TYPES,
+    MP3_BITRATE_KBPS,
+    SAMPLE_RATE,
+    ControlError,
+    Controls,
+    EngineUnavailable,
+    SpeechAudio,
+)
 from tts.models import (
     AudioClip,
     EmotionPreset,
@@ -142,8 +150,8 @@ def _build_request(
     fmt: str,
     scope: str = "",
 ) -> _Request:
-    if fmt not in audio.AUDIO_FORMATS:
-        raise SpeechTextRejected("invalid_format", f"format must be one of {audio.AUDIO_FORMATS}")
+    if fmt not in AUDIO_FORMATS:
+        raise SpeechTextRejected("invalid_format", f"format must be one of {AUDIO_FORMATS}")
     if not isinstance(text, str) or not text.strip():
         raise SpeechTextRejected("empty", "文本为空 / The text is empty.")
     if len(text) > settings.TTS_MAX_TEXT_CHARS:
@@ -171,7 +179,7 @@ def _build_request(
 
 
 # Bytes per second of audio by format (24 kHz mono: 16-bit WAV/PCM, 64 kbps MP3).
-_BYTES_PER_SECOND = {"wav": 48000, "pcm": 48000, "mp3": audio.MP3_BITRATE_KBPS * 125}
+_BYTES_PER_SECOND = {"wav": 48000, "pcm": 48000, "mp3": MP3_BITRATE_KBPS * 125}
 # Faster than the voice really speaks (about 5 characters a second after normalisation), so the
 # estimate errs towards short and only clearly oversized clips are refused.
 _CHARS_PER_SECOND_FAST = 6.0
@@ -254,8 +262,16 @@ def _clip_lookup(cache_key: str) -> AudioClip | None:
     return clip
 
 
+def _encoders():
+    # numpy, scipy and the MP3 encoder load only where audio is encoded (a cache miss, a
+    # stream): a web process serving cached clips never needs them.
+    from tts.engine import audio
+
+    return audio
+
+
 def _clip_store(request: _Request, speech: SpeechAudio) -> AudioClip:
-    data = audio.encode(speech.samples, sample_rate=speech.sample_rate, fmt=request.fmt)
+    data = _encoders().encode(speech.samples, sample_rate=speech.sample_rate, fmt=request.fmt)
     key = request.cache_key
     clip = AudioClip(
         cache_key=key,
@@ -470,12 +486,14 @@ class SpeechStream:
         self.audit = audit
         self.chunk_count = 0
         self.samples = 0
-        self.sample_rate = audio.SAMPLE_RATE
+        self.sample_rate = SAMPLE_RATE
         self.first_chunk_ms: int | None = None
 
     @property
     def content_type(self) -> str:
-        return audio.StreamEncoder(self.request.fmt, sample_rate=self.sample_rate).content_type
+        if self.request.fmt == "pcm":
+            return f"audio/L16;rate={self.sample_rate};channels=1;endianness=little-endian"
+        return CONTENT_TYPES[self.request.fmt]
 
     @property
     def duration_ms(self) -> int:
@@ -487,7 +505,7 @@ class SpeechStream:
         try:
             engine = get_engine()
             self.sample_rate = engine.sample_rate
-            encoder = audio.StreamEncoder(self.request.fmt, sample_rate=engine.sample_rate)
+            encoder = _encoders().StreamEncoder(self.request.fmt, sample_rate=engine.sample_rate)
             pieces = engine.stream(
                 self.text, controls=self.request.controls, lexicon=self.request.lexicon or None
             )
@@ -614,6 +632,30 @@ def clip_stale_delete(
         deleted += len(batch)
         if progress:
             progress(deleted)
+
+
+def clip_file_restore(*, clip_id: int) -> AudioClip | None:
+    """Render a clip whose file the storage lost (restored database, emptied bucket, lost
+    volume) again under the same name, so every message and URL pointing at the row works
+    again. Idempotent: a clip whose file exists is left alone."""
+    clip = AudioClip.objects.select_related("voice").filter(pk=clip_id).first()
+    if clip is None or clip.file.storage.exists(clip.file.name):
+        return clip
+    try:
+        speech = _engine().synthesize(
+            clip.text, controls=Controls(**clip.controls), lexicon=_lexicon_for(clip.text) or None
+        )
+    except Exception as exc:
+        logger.error("clip %s not restored: %s", clip.pk, traceback_summary(exc))
+        raise SpeechSynthesisFailed(f"restore failed: {type(exc).__name__}") from exc
+    data = _encoders().encode(speech.samples, sample_rate=speech.sample_rate, fmt=clip.format)
+    # Same name: file_overwrite on S3; on disk the name is free because the file is gone.
+    saved = clip.file.storage.save(clip.file.name, ContentFile(data))
+    if saved != clip.file.name:
+        AudioClip.objects.filter(pk=clip.pk).update(file=saved, size_bytes=len(data))
+        clip.file.name = saved
+    logger.warning("audio clip %s had no file; rendered it again", clip.pk)
+    return clip
 
 
 # --- moderation -------------------------------------------------------------------------------

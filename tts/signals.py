@@ -1,12 +1,23 @@
-"""Cross-process invalidation of the lexicon, and engine loading in Celery workers."""
+"""What the tts app tells the apps above it, and its own cache invalidation.
+
+tts sits below dialogs and never imports it. When something changes what already rendered
+speech sounds like, tts *sends a signal* after the transaction commits, and dialogs (which
+knows which canned phrases are affected) subscribes. The signals follow the data - model
+signals, not admin hooks - so scripts, fixtures and bulk admin actions trigger them too.
+
+- `preset_controls_changed(preset)`: an emotion preset's speed/pitch/energy/pause changed, so
+  every clip spoken in it is stale (its cache key changed).
+- `lexicon_words_changed(words)`: pronunciation entries for these words were added, edited
+  or deleted, so clips whose text contains one of them are stale.
+"""
 
 from celery.signals import worker_process_init
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.db.models.signals import post_delete, post_save, pre_save
+from django.dispatch import Signal, receiver
 
-from tts.models import ModerationWord, PronunciationEntry
+from tts.models import EmotionPreset, ModerationWord, PronunciationEntry
 from tts.selectors import LEXICON_VERSION_KEY, MODERATION_VERSION_KEY
 
 
@@ -15,6 +26,11 @@ def _bump(key: str) -> None:
         cache.incr(key)
     except ValueError:  # key missing
         cache.set(key, 1, timeout=None)
+
+preset_controls_changed = Signal()  # kwargs: preset
+lexicon_words_changed = Signal()  # kwargs: words (list[str])
+
+PRESET_CONTROLS = ("speed", "pitch", "energy", "pause")
 
 
 def _bump_lexicon_version() -> None:
@@ -25,11 +41,43 @@ def moderation_version_bump() -> None:
     _bump(MODERATION_VERSION_KEY)
 
 
-# A signal rather than a service hook on purpose: lexicon rows are edited in the admin, by
-# bulk actions and by fixtures, and every one of those paths must invalidate.
+@receiver(pre_save, sender=PronunciationEntry)
+def _remember_old_word(sender, instance: PronunciationEntry, **kwargs) -> None:
+    # A renamed entry makes clips of the old word stale too.
+    instance._old_word = (
+        sender.objects.filter(pk=instance.pk).values_list("word", flat=True).first()
+        if instance.pk
+        else None
+    )
+
+
 @receiver([post_save, post_delete], sender=PronunciationEntry)
-def lexicon_changed(sender, **kwargs):
+def lexicon_changed(sender, instance: PronunciationEntry, **kwargs) -> None:
+    words = sorted({w for w in (instance.word, getattr(instance, "_old_word", None)) if w})
     transaction.on_commit(_bump_lexicon_version)
+    transaction.on_commit(
+        lambda: lexicon_words_changed.send(sender=PronunciationEntry, words=words)
+    )
+
+
+@receiver(pre_save, sender=EmotionPreset)
+def _remember_old_controls(sender, instance: EmotionPreset, **kwargs) -> None:
+    instance._old_controls = (
+        sender.objects.filter(pk=instance.pk).values_list(*PRESET_CONTROLS).first()
+        if instance.pk
+        else None
+    )
+
+
+@receiver(post_save, sender=EmotionPreset)
+def _preset_saved(sender, instance: EmotionPreset, created: bool, **kwargs) -> None:
+    old = getattr(instance, "_old_controls", None)
+    new = tuple(getattr(instance, name) for name in PRESET_CONTROLS)
+    if created or old is None or tuple(old) == new:
+        return
+    transaction.on_commit(
+        lambda: preset_controls_changed.send(sender=EmotionPreset, preset=instance)
+    )
 
 
 @receiver([post_save, post_delete], sender=ModerationWord)
@@ -43,7 +91,7 @@ def load_engine_in_worker(**kwargs):
     # After fork, in each worker process: the model (and any CUDA context) is created here,
     # once, never in the parent before forking.
     from tts.adapters import get_engine
-    from tts.engine.synthesizer import EngineUnavailable
+    from tts.engine.types import EngineUnavailable
 
     try:
         get_engine()

@@ -12,4 +12,7 @@ from .realtime import *  # noqa: F403
 
 # Last: it extends INSTALLED_APPS, MIDDLEWARE and LOGGING from the modules above.
 from .security import *  # noqa: F403
+
+# After base: it replaces STORAGES["default"] when object storage is configured.
+from .storage import *  # noqa: F403
 from .tts import *  # noqa: F403

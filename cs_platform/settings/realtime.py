@@ -3,19 +3,27 @@
 from .base import REDIS_URL
 from .env import env, env_bool
 
+# The broker defaults to Redis; CELERY_BROKER_URL may name RabbitMQ instead
+# (amqp://user:pass@host:5672/vhost), which the seed design names. Redis stays required for
+# the cache, rate limits and the channel layer either way.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 if REDIS_URL:
-    CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
     CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # redis-py 8 reads with a 5 s socket timeout by default, exactly channels_redis's
+            # BZPOPMIN wait (brpop_timeout = 5): an idle socket's read then times out and the
+            # consumer crashes, dropping every WebSocket quiet for ~5 s (seen in make
+            # smoke-prod). A longer read timeout keeps that wait, and still notices a dead Redis.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
         }
     }
 else:
     # Embedded mode (`make run`): no broker, tasks run in-process right after commit.
-    CELERY_BROKER_URL = "memory://"
-    CELERY_TASK_ALWAYS_EAGER = True
+    CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://" or env_bool(
+        "CELERY_TASK_ALWAYS_EAGER", False
+    )
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 CELERY_TASK_EAGER_PROPAGATES = False
@@ -26,14 +34,18 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=120)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
-# Exact names win over globs: transcription goes to `asr` workers (they load Whisper),
-# everything else of ours to `tts`.
+# Voicing and phrase rendering need the engine: they go to the workers that load it. Exact
+# names win over globs: transcription goes to `asr` workers (they load Whisper).
 CELERY_TASK_ROUTES = {
     "dialogs.tasks.message_transcribe_task": {"queue": "asr"},
     "tts.tasks.*": {"queue": "tts"},
     "dialogs.tasks.*": {"queue": "tts"},
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# A new pool process imports torch before it reports "up": on a busy host that takes longer than
+# Celery's 4 s default, and the main process then kills it and tries again, forever (seen after a
+# pool process was killed mid-synthesis).
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", default=60.0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # With acks_late, a task whose worker died (SIGKILL, OOM, host lost) stays "unacked" in Redis
 # and is handed to a worker again after the visibility timeout. It must exceed the longest a

@@ -13,11 +13,9 @@ from django.urls import reverse
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.services import tokens_for_user
-from accounts.tests.factories import CustomerFactory
 from cs_platform.asgi import application
 from dialogs.consumers import CHAT_WS_BURST
 from dialogs.models import Message
-from dialogs.services.conversations import conversation_create
 from tts.consumers import TTS_WS_BURST
 
 pytestmark = pytest.mark.django_db
@@ -29,16 +27,6 @@ ORIGIN = [(b"origin", b"http://testserver")]
 def _keep_the_test_connection(monkeypatch):
     # As in tts/tests/test_ws_tts.py: Channels would close the test transaction's connection.
     monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
-
-
-@pytest.fixture
-def customer(db):
-    return CustomerFactory()
-
-
-@pytest.fixture
-def conversation(customer):
-    return conversation_create(customer=customer)
 
 
 @pytest.fixture

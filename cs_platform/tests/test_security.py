@@ -10,11 +10,8 @@ from django.contrib.staticfiles import finders
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import Role
-from accounts.services import staff_user_set_role, tokens_for_user
-from accounts.tests.factories import AgentFactory, CustomerFactory
+from accounts.services import tokens_for_user
 from common.redaction import RedactingFormatter, redact, traceback_summary
-from dialogs.services.conversations import conversation_create
 from tts.adapters import reset_engine
 
 pytestmark = pytest.mark.django_db
@@ -35,21 +32,6 @@ def _inline_scripts(html: str) -> list[str]:
     """Opening tags of <script> elements that are executable and inline (no src)."""
     tags = re.findall(r"<script\b[^>]*>", html)
     return [t for t in tags if "src=" not in t and 'type="application/json"' not in t]
-
-
-@pytest.fixture
-def customer(db):
-    return CustomerFactory()
-
-
-@pytest.fixture
-def agent(db):
-    return staff_user_set_role(user=AgentFactory(), role=Role.AGENT)
-
-
-@pytest.fixture
-def conversation(customer):
-    return conversation_create(customer=customer)
 
 
 @pytest.fixture

@@ -18,11 +18,12 @@ def conversation_messages(*, conversation: Conversation, after_id: int = 0) -> Q
 
 
 def message_with_client_id(*, conversation: Conversation, client_id: str) -> Message | None:
-    return (
-        conversation.messages.filter(client_id=client_id)
-        .select_related(*MESSAGE_PAYLOAD_RELATIONS)
-        .first()
-    )
+    # Almost every post is new: look for the bare id first (the partial unique index answers
+    # it), and join the payload's relations only on a retry.
+    pk = conversation.messages.filter(client_id=client_id).values_list("pk", flat=True).first()
+    if pk is None:
+        return None
+    return Message.objects.select_related(*MESSAGE_PAYLOAD_RELATIONS).get(pk=pk)
 
 
 def bot_reply_after(*, message: Message) -> Message | None:

@@ -5,6 +5,7 @@ from django.db.models import Q, QuerySet
 from tts.models import EmotionPreset
 
 from ..models import CannedPhrase
+from .snapshot import rules_snapshot
 
 
 def phrase_get_by_code(*, short_code: str) -> CannedPhrase | None:
@@ -16,7 +17,7 @@ def phrase_match_for_text(*, text: str) -> CannedPhrase | None:
     folded = text.casefold()
     best: tuple[int, str] | None = None
     best_phrase = None
-    for phrase in CannedPhrase.objects.filter(is_active=True).exclude(trigger_keywords=""):
+    for phrase in rules_snapshot().trigger_phrases:
         hits = [len(k) for k in phrase.trigger_list if k.casefold() in folded]
         if not hits:
             continue

@@ -2,8 +2,9 @@
 
 from tts.models import EmotionPreset
 
-from ..models import Conversation, EmotionRule, Intent, Message, SenderKind
+from ..models import Conversation, Intent, Message, SenderKind
 from ..patterns import PatternError, pattern_search
+from .snapshot import best_rule_preset, rules_snapshot
 
 
 def intent_matches(*, intent: Intent, text: str) -> bool:
@@ -22,7 +23,7 @@ def intent_matches(*, intent: Intent, text: str) -> bool:
 
 def intent_classify(*, text: str) -> Intent | None:
     """The highest-priority active intent whose keywords or patterns match, else None."""
-    for intent in Intent.objects.filter(is_active=True).order_by("-priority", "name"):
+    for intent in rules_snapshot().intents:
         if intent_matches(intent=intent, text=text):
             return intent
     return None
@@ -30,13 +31,7 @@ def intent_classify(*, text: str) -> Intent | None:
 
 def emotion_for_intent(*, intent: Intent | None) -> EmotionPreset | None:
     """The policy: the best active rule for this intent, else the best active fallback rule."""
-    rules = EmotionRule.objects.filter(is_active=True).select_related("preset")
-    if intent is not None:
-        rule = rules.filter(intent=intent).order_by("-priority", "pk").first()
-        if rule is not None:
-            return rule.preset
-    rule = rules.filter(intent__isnull=True).order_by("-priority", "pk").first()
-    return rule.preset if rule is not None else None
+    return best_rule_preset(intent_id=intent.pk if intent is not None else None)
 
 
 def conversation_latest_customer_message(*, conversation: Conversation) -> Message | None:

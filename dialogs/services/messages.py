@@ -36,6 +36,14 @@ from .voicing import message_voice_queue
 logger = logging.getLogger(__name__)
 
 CLIENT_ID_MAX = 64
+# The relations a new message is handed as objects the caller already holds: validating them
+# again (`full_clean` runs one existence query per foreign key) would only repeat the read.
+# The client_id uniqueness is checked under the conversation lock (`customer_message_post`)
+# and enforced by the database constraint.
+_TRUSTED_RELATIONS = ["conversation", "author", "intent", "emotion", "canned_phrase", "audio_clip"]
+# Inside a post, the reply flow runs in the post's one transaction: the public entry points
+# open it (a savepoint when the caller already has one), the steps below them do not, since a
+# savepoint per nested call costs two statements and any error aborts the whole post anyway.
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,9 @@ def _message_store(
     )
     if moderation is not None:
         moderation_apply(message=message, conversation=conversation, result=moderation)
-    message.full_clean()
+    message.full_clean(
+        exclude=_TRUSTED_RELATIONS, validate_unique=False, validate_constraints=False
+    )
     message.save()
     conversation.last_message = message
     conversation.last_message_at = message.created_at
@@ -138,6 +148,14 @@ def customer_message_create(
     *, conversation: Conversation, author: User, text: str, client_id: str = ""
 ) -> Message:
     """Store the customer's message, classify it, and let a matching canned phrase answer it."""
+    return _customer_message_store(
+        conversation=conversation, author=author, text=text, client_id=client_id
+    )[0]
+
+
+def _customer_message_store(
+    *, conversation: Conversation, author: User, text: str, client_id: str
+) -> tuple[Message, Message | None]:
     text, client_id = _clean_customer_input(text, client_id)
     if conversation.status == ConversationStatus.RESOLVED:
         conversation.status = ConversationStatus.OPEN  # the customer came back
@@ -153,16 +171,20 @@ def customer_message_create(
         client_id=client_id,
         moderation=tts_services.text_moderate(text=text),
     )
-    customer_text_answer(conversation=conversation, text=text, intent=intent)
-    return message
+    bot_reply = customer_text_answer(conversation=conversation, text=text, intent=intent)
+    return message, bot_reply
 
 
-def customer_text_answer(*, conversation: Conversation, text: str, intent: Intent | None) -> None:
+def customer_text_answer(
+    *, conversation: Conversation, text: str, intent: Intent | None
+) -> Message | None:
     """What follows a customer's words, typed or transcribed (voice messages): the bot
     answers when a canned phrase matches."""
     phrase = phrase_match_for_text(text=text)
+    bot_reply = None
     if phrase is not None:
-        bot_reply_create(conversation=conversation, phrase=phrase, intent=intent)
+        bot_reply = bot_reply_create(conversation=conversation, phrase=phrase, intent=intent)
+    return bot_reply
 
 
 @transaction.atomic
@@ -187,13 +209,13 @@ def customer_message_post(
         existing = message_with_client_id(conversation=conversation, client_id=client_id)
         if existing is not None:
             return CustomerPostResult(existing, bot_reply_after(message=existing), created=False)
-    message = customer_message_create(
+    message, bot_reply = _customer_message_store(
         conversation=conversation, author=author, text=text, client_id=client_id
     )
-    return CustomerPostResult(message, bot_reply_after(message=message), created=True)
+    return CustomerPostResult(message, bot_reply, created=True)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def bot_reply_create(
     *, conversation: Conversation, phrase: CannedPhrase, intent: Intent | None
 ) -> Message | None:

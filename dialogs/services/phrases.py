@@ -1,7 +1,9 @@
 """Canned phrases: variables, precomputed audio, and re-rendering when what they sound like
 changes (an emotion preset's controls, a lexicon entry)."""
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -10,7 +12,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from common.tasks import task_enqueue
 from tts import services as tts_services
-from tts.models import EmotionPreset, PronunciationEntry
+from tts.models import EmotionPreset
 
 from ..models import VARIABLE_RE, CannedPhrase
 from ..selectors.phrases import phrases_for_lexicon_words, phrases_for_preset
@@ -84,9 +86,26 @@ def phrases_precompute_all(
     return total
 
 
+_paused = threading.local()
+
+
+@contextmanager
+def phrase_rendering_paused() -> Iterator[None]:
+    """Queue no phrase rendering in this block (bulk loads and seeds that render afterwards
+    with `manage.py tts_precompute`, or never)."""
+    previous = getattr(_paused, "on", False)
+    _paused.on = True
+    try:
+        yield
+    finally:
+        _paused.on = previous
+
+
 def phrase_precompute_queue(*, phrase_ids: list[int]) -> None:
     from ..tasks import phrase_precompute_task
 
+    if getattr(_paused, "on", False):
+        return
     for phrase_id in phrase_ids:
         transaction.on_commit(lambda pk=phrase_id: task_enqueue(phrase_precompute_task, pk))
 
@@ -98,7 +117,8 @@ def preset_changed(*, preset: EmotionPreset) -> list[int]:
     return phrase_ids
 
 
-def lexicon_entry_changed(*, entry: PronunciationEntry, old_word: str = "") -> list[int]:
-    phrase_ids = phrases_for_lexicon_words(words=[entry.word, old_word])
+def lexicon_words_changed_rerender(*, words: list[str]) -> list[int]:
+    """Lexicon entries for `words` changed: re-render the phrases that say one of them."""
+    phrase_ids = phrases_for_lexicon_words(words=words)
     phrase_precompute_queue(phrase_ids=phrase_ids)
     return phrase_ids

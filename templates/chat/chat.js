@@ -185,7 +185,7 @@
   function senderName(m) {
     if (m.sender_kind === "agent") {
       // A nickname chosen by the agent (客服小李); never a username.
-      return m.author_display_name || senders.agent;
+      return (config.staffNames && m.author) || senders.agent;
     }
     return senders[m.sender_kind] || "";
   }

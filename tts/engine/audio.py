@@ -14,17 +14,24 @@ import base64
 import io
 import struct
 import wave
-from typing import Final, Literal, get_args
+from typing import Final
 
 import lameenc
 import numpy as np
 import pyloudnorm
 from scipy.signal import resample_poly
 
-SAMPLE_RATE: Final = 24000
+# Formats, content types, the rate and the loudness target are the engine vocabulary: defined in
+# the torch- and numpy-free `types` module (web processes read them), re-exported here.
+from .types import (
+    AUDIO_FORMATS,
+    CONTENT_TYPES,
+    DEFAULT_TARGET_LUFS,
+    MP3_BITRATE_KBPS,
+    SAMPLE_RATE,
+    AudioFormat,
+)
 
-AudioFormat = Literal["wav", "mp3", "pcm", "opus", "aac", "flac"]
-AUDIO_FORMATS: Final[tuple[str, ...]] = get_args(AudioFormat)
 # Formats StreamEncoder can emit chunk by chunk (the others are encoded whole).
 STREAM_FORMATS: Final[tuple[str, ...]] = ("wav", "mp3", "pcm")
 # PyAV container and codec per format; bit rates for the lossy ones suit 24 kHz mono speech.
@@ -34,20 +41,8 @@ _AV_CODECS: Final[dict[str, tuple[str, str, int | None]]] = {
     "flac": ("flac", "flac", None),
 }
 
-# audio/L16 is big-endian by RFC 2586, but browsers' Web Audio code and every TTS API we mimic
-# send little-endian; the explicit ``endianness`` parameter removes the ambiguity.
-CONTENT_TYPES: Final[dict[str, str]] = {
-    "wav": "audio/wav",
-    "mp3": "audio/mpeg",
-    "pcm": f"audio/L16;rate={SAMPLE_RATE};channels=1;endianness=little-endian",
-    "opus": "audio/ogg; codecs=opus",
-    "aac": "audio/aac",
-    "flac": "audio/flac",
-}
-
 # One loudness for every reply so consecutive answers do not jump in volume. -20 LUFS sits
 # between broadcast speech (-23) and streaming platforms (-14/-16), leaving headroom for peaks.
-DEFAULT_TARGET_LUFS: Final = -20.0
 # Sample-peak ceiling applied after the loudness gain: the gain is reduced rather than clipping.
 PEAK_CEILING_DBFS: Final = -1.0
 # Below this RMS level the signal is treated as silence: amplifying it to -20 LUFS would only
@@ -56,7 +51,6 @@ SILENCE_RMS_DBFS: Final = -70.0
 # pyloudnorm's gating block (BS.1770) is 400 ms; shorter clips cannot be measured by it.
 _LOUDNORM_BLOCK_S: Final = 0.400
 
-MP3_BITRATE_KBPS: Final = 64  # plenty for 24 kHz mono speech; ~8 kB per second of audio
 # LAME's quality knob (0 best/slowest .. 9 worst/fastest); 2 is LAME's "recommended high
 # quality" and still encodes 3 s of 24 kHz audio in well under 10 ms on one core.
 MP3_QUALITY: Final = 2

@@ -25,11 +25,11 @@ from safetensors.torch import load_file, save_file
 
 from tts.engine.acoustic import AcousticConfig, FastSpeech2, acoustic_state_dict_from_tflite
 from tts.engine.tflite_reader import TFLiteReadError, read_constant_tensors
+from tts.engine.types import CONFIG_FILE, WEIGHTS_FILE
 from tts.engine.vocoder import MultiBandMelGAN, VocoderConfig, vocoder_state_dict_from_tflite
 
 FORMAT_VERSION = 1
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
+
 MAPPER_FILE = "baker_mapper.json"
 ACOUSTIC_TFLITE = "fastspeech2_quan.tflite"
 VOCODER_TFLITE = "mb_melgan.tflite"

@@ -4,7 +4,7 @@ local weights) implements this protocol and is selected by the TTS_ENGINE settin
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from .synthesizer import Controls, SpeechAudio, VoiceInfo
+from .types import Controls, SpeechAudio, VoiceInfo
 
 
 @runtime_checkable

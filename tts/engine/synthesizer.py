@@ -8,14 +8,13 @@ synthesised and loudness-normalised on its own, so `stream()` yields exactly the
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,14 +23,26 @@ import torch
 from scipy.signal import resample_poly
 
 from . import audio
-from .checkpoint import CONFIG_FILE, LoadedModels, ModelFilesError, load_models
+from .checkpoint import LoadedModels, ModelFilesError, load_models
 from .frontend import PAUSE_SYMBOL_IDS, TextValidationError, Utterance, text_to_utterances
+
+# The vocabulary (controls, results, errors, the version) lives in the torch-free `types`
+# module so that web processes can use it without importing torch; re-exported here.
+from .types import (  # noqa: F401
+    LIMITS,
+    SYNTHESIZER_VERSION,
+    ControlError,
+    Controls,
+    EngineConfig,
+    EngineUnavailable,
+    SpeechAudio,
+    VoiceInfo,
+    engine_version_of,
+)
 
 logger = logging.getLogger(__name__)
 
 # Bump when anything here changes the produced samples: it is part of every audio cache key.
-SYNTHESIZER_VERSION = "1"
-
 # Pitch control. The model predicts z-normalised token f0 (the speaker's f0 mean/std are not
 # shipped), and its f0 embedding answers a shift of that z-value smoothly only up to about
 # +3.4 / -4.5 semitones, then saturates. So: within MODEL_PITCH_RANGE we shift z by the amount
@@ -58,70 +69,6 @@ def pitch_plan(semitones: float) -> tuple[float, float]:
     return z_shift, 2.0 ** ((semitones - in_model) / 12.0)
 
 
-LIMITS = {"speed": (0.5, 2.0), "pitch": (-6.0, 6.0), "energy": (0.5, 1.5), "pause": (0.5, 2.0)}
-
-
-class ControlError(ValueError):
-    """A control value is out of range."""
-
-    def __init__(self, name: str, value: float) -> None:
-        low, high = LIMITS[name]
-        self.name = name
-        super().__init__(f"{name} must be between {low} and {high}, got {value}")
-
-
-class EngineUnavailable(RuntimeError):
-    """The model could not be loaded (missing or corrupt files); synthesis is impossible."""
-
-
-@dataclass(frozen=True)
-class Controls:
-    speed: float = 1.0  # > 1 speaks faster
-    pitch: float = 0.0  # semitones
-    energy: float = 1.0  # loudness factor around the common target
-    pause: float = 1.0  # scales pauses (sil and prosody breaks)
-
-    def __post_init__(self) -> None:
-        for name, (low, high) in LIMITS.items():
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or math.isnan(value) or not low <= value <= high:
-                raise ControlError(name, value)
-
-    def as_dict(self) -> dict[str, float]:
-        return {k: round(float(v), 4) for k, v in asdict(self).items()}
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    model_dir: Path
-    device: str = "auto"  # auto | cpu | cuda
-    half_on_cuda: bool = True
-    num_threads: int | None = None  # None: all cores of the host
-    target_lufs: float = audio.DEFAULT_TARGET_LUFS
-    max_text_chars: int = 2000
-    max_utterance_chars: int = 40
-    warm_up: bool = True
-
-
-@dataclass
-class SpeechAudio:
-    samples: np.ndarray  # float32 mono in [-1, 1]
-    sample_rate: int
-    text: str = ""
-
-    @property
-    def duration_ms(self) -> int:
-        return audio.duration_ms(self.samples, self.sample_rate)
-
-
-@dataclass(frozen=True)
-class VoiceInfo:
-    voice_id: str
-    display_name: str
-    language: str = "zh-CN"
-    sample_rate: int = audio.SAMPLE_RATE
-
-
 @dataclass
 class _Job:
     """One utterance to render, with the controls of the text it came from."""
@@ -129,16 +76,6 @@ class _Job:
     utterance: Utterance
     controls: Controls
     result: np.ndarray | None = field(default=None, repr=False)
-
-
-def engine_version_of(model_dir: Path) -> str:
-    """The version that goes into every audio cache key, read without loading the model (a web
-    process serving cached clips never needs the weights in memory)."""
-    try:
-        config_bytes = (Path(model_dir) / CONFIG_FILE).read_bytes()
-    except OSError as exc:
-        raise EngineUnavailable(f"missing model file: {Path(model_dir) / CONFIG_FILE}") from exc
-    return f"baker-{hashlib.sha256(config_bytes).hexdigest()[:12]}-s{SYNTHESIZER_VERSION}"
 
 
 def _pick_device(name: str) -> torch.device:

@@ -24,11 +24,6 @@ def _bearer(user) -> dict:
     return {"HTTP_AUTHORIZATION": f"Bearer {tokens_for_user(user=user)['access']}"}
 
 
-@pytest.fixture
-def customer():
-    return CustomerFactory()
-
-
 def _tts(client, user, **body):
     return client.post("/api/tts/", body, format="json", **_bearer(user))
 
