@@ -425,17 +425,38 @@ class AgentConversationReplyApi(APIView):
         return Response(message_payload(message), status=status.HTTP_201_CREATED)
 
 
+class ModerationHitSerializer(serializers.Serializer):
+    word = serializers.CharField()
+    category = serializers.CharField()
+    action = serializers.CharField()
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+
+
+# For the OpenAPI schema only (the view answers with a plain dict).
+class ModerationCheckOutputSerializer(serializers.Serializer):
+    blocked = serializers.BooleanField()
+    flagged = serializers.BooleanField()
+    masked_text = serializers.CharField()
+    categories = serializers.ListField(child=serializers.CharField())
+    hits = ModerationHitSerializer(many=True)
+
+
 class AgentModerationCheckApi(APIView):
     """Would this reply be sent? The console asks before sending (and shows why not)."""
 
     permission_classes = [IsAgent]
 
-    class InputSerializer(serializers.Serializer):
+    class ModerationCheckInputSerializer(serializers.Serializer):
         text = serializers.CharField(max_length=4000, trim_whitespace=False)
 
-    @extend_schema(operation_id="agent_moderation_check", request=InputSerializer)
+    @extend_schema(
+        operation_id="agent_moderation_check",
+        request=ModerationCheckInputSerializer,
+        responses={200: ModerationCheckOutputSerializer},
+    )
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.ModerationCheckInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = tts_services.text_moderate(text=serializer.validated_data["text"])
         return Response(

@@ -27,6 +27,7 @@ def _bump(key: str) -> None:
     except ValueError:  # key missing
         cache.set(key, 1, timeout=None)
 
+
 preset_controls_changed = Signal()  # kwargs: preset
 lexicon_words_changed = Signal()  # kwargs: words (list[str])
 
