@@ -3,12 +3,13 @@
 import csv
 from collections.abc import Iterable
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -23,6 +24,7 @@ from .models import (
     ModerationWord,
     PronunciationEntry,
     RecognitionRecord,
+    RemoteVoiceSettings,
     SynthesisRecord,
     Voice,
 )
@@ -229,11 +231,184 @@ def preview_response(
 # --- voices, presets, lexicon ----------------------------------------------------------------
 
 
+class RemoteVoiceSettingsForm(forms.ModelForm):
+    """The secret is write-only (blank keeps it); the prompt recording is uploaded in any
+    audio format and stored once as validated 16 kHz mono WAV."""
+
+    api_key = forms.CharField(
+        label=_("secret"),
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=_("leave blank to keep the current one"),
+    )
+    prompt_upload = forms.FileField(
+        label=_("prompt recording"),
+        required=False,
+        help_text=_("3–30 s, any audio format; stored as 16 kHz mono WAV"),
+    )
+
+    class Meta:
+        model = RemoteVoiceSettings
+        fields = [
+            "engine",
+            "base_url",
+            "api_key",
+            "timeout_s",
+            "max_concurrency",
+            "speaker",
+            "sample_rate",
+            "mode",
+            "model_name",
+            "prompt_upload",
+            "prompt_text",
+            "prompt_prefix",
+            "emotion_map",
+            "fallback_to_baker",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.api_key:
+            self.fields["api_key"].help_text = _("current: %(masked)s; blank keeps it") % {
+                "masked": self.instance.masked_api_key
+            }
+
+    def clean_api_key(self):
+        value = self.cleaned_data.get("api_key") or ""
+        return value or (self.instance.api_key if self.instance.pk else "")
+
+    def clean_emotion_map(self):
+        mapping = self.cleaned_data.get("emotion_map") or {}
+        if not isinstance(mapping, dict):
+            raise forms.ValidationError(_("a JSON object: preset name -> label or instruction"))
+        from .remote import PromptError, validate_instruction
+
+        try:
+            return {str(k): validate_instruction(str(v)) for k, v in mapping.items()}
+        except PromptError as exc:
+            raise forms.ValidationError(exc.message) from exc
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("prompt_upload")
+        if upload:
+            from .remote import PromptError, prepare_prompt
+
+            if upload.size > 10 * 1024 * 1024:
+                self.add_error("prompt_upload", _("The recording is larger than 10 MB."))
+                return cleaned
+            try:
+                wav, digest, _seconds = prepare_prompt(upload.read())
+            except PromptError as exc:
+                self.add_error("prompt_upload", exc.message)
+                return cleaned
+            self.instance.prompt_audio, self.instance.prompt_sha256 = wav, digest
+        mode = cleaned.get("mode")
+        if (
+            cleaned.get("engine") == "cosyvoice"
+            and mode in ("zero_shot", "instruct2")
+            and not (upload or self.instance.prompt_audio)
+        ):
+            self.add_error("prompt_upload", _("This CosyVoice mode needs a prompt recording."))
+        return cleaned
+
+
+class RemoteVoiceSettingsInline(admin.StackedInline):
+    model = RemoteVoiceSettings
+    form = RemoteVoiceSettingsForm
+    extra = 0
+    max_num = 1
+    readonly_fields = ["prompt_sha256", "calls", "errors", "last_latency_ms", "last_error"]
+
+
 @admin.register(Voice)
 class VoiceAdmin(SimpleHistoryAdmin):
-    list_display = ["display_name", "engine_voice_id", "is_default", "is_active"]
+    list_display = [
+        "display_name",
+        "engine_voice_id",
+        "engine",
+        "latency",
+        "error_count",
+        "is_default",
+        "is_active",
+    ]
     list_filter = ["is_default", "is_active"]
     search_fields = ["display_name", "engine_voice_id"]
+    inlines = [RemoteVoiceSettingsInline]
+    readonly_fields = ["test_button"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("remote")
+
+    @admin.display(description=_("engine"))
+    def engine(self, obj: Voice) -> str:
+        cfg = getattr(obj, "remote", None)
+        return cfg.get_engine_display() if cfg else _("local Baker engine")
+
+    @admin.display(description=_("last latency (ms)"))
+    def latency(self, obj: Voice):
+        cfg = getattr(obj, "remote", None)
+        return cfg.last_latency_ms if cfg and cfg.last_latency_ms is not None else "-"
+
+    @admin.display(description=_("errors / calls"))
+    def error_count(self, obj: Voice) -> str:
+        cfg = getattr(obj, "remote", None)
+        return f"{cfg.errors} / {cfg.calls}" if cfg else "-"
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:voice_id>/test/",
+                self.admin_site.admin_view(self.test_view),
+                name="tts_voice_test",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description=_("Listen"))
+    def test_button(self, obj: Voice) -> str:
+        if obj.pk is None:
+            return "-"
+        return format_html(
+            '<a class="button" href="{}">{}</a>',
+            reverse("admin:tts_voice_test", args=[obj.pk]),
+            _("Listen"),
+        )
+
+    def test_view(self, request, voice_id: int):
+        """Speak a sample on this voice's own engine (no cache, no fallback): show the latency,
+        play the audio on the change page."""
+        if not self.has_change_permission(request):
+            return HttpResponse(status=403)
+        voice = get_object_or_404(Voice, pk=voice_id)
+        from .engine import audio as audio_codec
+        from .services import voice_remote_test
+
+        result = voice_remote_test(voice=voice)
+        if request.GET.get("play") and result["ok"]:
+            data = audio_codec.encode(
+                result["samples"], sample_rate=result["sample_rate"], fmt="wav"
+            )
+            response = HttpResponse(data, content_type="audio/wav")
+            response["X-Latency-Ms"] = str(result["latency_ms"])
+            return response
+        if result["ok"]:
+            messages.success(
+                request,
+                format_html(
+                    '{} <audio controls autoplay src="{}?play=1"></audio>',
+                    _("Test synthesis OK: %(engine)s, %(ms)d ms")
+                    % {"engine": result["engine"], "ms": result["latency_ms"]},
+                    reverse("admin:tts_voice_test", args=[voice.pk]),
+                ),
+            )
+        else:
+            messages.error(
+                request,
+                _("Test synthesis failed (%(ms)d ms): %(error)s")
+                % {"ms": result["latency_ms"], "error": result["error"]},
+            )
+        return redirect(reverse("admin:tts_voice_change", args=[voice.pk]))
 
 
 @admin.register(EmotionPreset)

@@ -45,6 +45,109 @@ class Voice(models.Model):
         return self.display_name
 
 
+class VoiceEngine(models.TextChoices):
+    BAKER = "baker", _("local Baker engine")
+    INDEXTTS2 = "indextts2", _("IndexTTS2 HTTP API")
+    COSYVOICE = "cosyvoice", _("CosyVoice runtime server")
+    COSYVOICE_RELAY = "cosyvoice-relay", _("CosyVoice relay")
+    OPENAI = "openai", _("OpenAI-compatible server")
+
+
+class CosyVoiceMode(models.TextChoices):
+    SFT = "sft", _("built-in speaker (sft)")
+    ZERO_SHOT = "zero_shot", _("clone from the prompt recording (zero_shot)")
+    INSTRUCT2 = "instruct2", _("prompt recording + instruction (instruct2)")
+
+
+# What each emotion preset asks a remote engine for, unless the voice's own mapping says
+# otherwise: CosyVoice instructions are natural-language Chinese; IndexTTS2 takes a label.
+DEFAULT_EMOTION_MAP = {
+    VoiceEngine.COSYVOICE: {
+        "neutral": "用自然、清晰的语气说",
+        "calm": "用平和、安抚的语气说",
+        "serious": "用认真、专业的语气说",
+        "happy": "用愉快、轻松的语气说",
+        "warm": "用亲切、温暖的语气说",
+    },
+    VoiceEngine.INDEXTTS2: {
+        "neutral": "calm",
+        "calm": "calm",
+        "serious": "serious",
+        "happy": "happy",
+        "warm": "happy",
+    },
+}
+DEFAULT_EMOTION_MAP[VoiceEngine.COSYVOICE_RELAY] = DEFAULT_EMOTION_MAP[VoiceEngine.COSYVOICE]
+
+
+class RemoteVoiceSettings(models.Model):
+    """Where a voice that lives on another box is and how to call it. A separate table from
+    Voice so that the secret is never copied into Voice's change history."""
+
+    voice = models.OneToOneField(
+        Voice, on_delete=models.CASCADE, related_name="remote", verbose_name=_("voice")
+    )
+    engine = models.CharField(
+        _("engine"),
+        max_length=16,
+        choices=[c for c in VoiceEngine.choices if c[0] != VoiceEngine.BAKER],
+    )
+    base_url = models.URLField(_("base URL"), help_text=_("e.g. http://gpu-box:50000"))
+    api_key = models.CharField(
+        _("secret"), max_length=200, blank=True, help_text=_("sent as a Bearer token; shown masked")
+    )
+    timeout_s = models.FloatField(_("timeout (s)"), default=30.0)
+    max_concurrency = models.PositiveSmallIntegerField(
+        _("max concurrent requests"), default=2, help_text=_("across all workers")
+    )
+    speaker = models.CharField(
+        _("speaker id / upstream voice"), max_length=64, blank=True,
+        help_text=_("IndexTTS2 speaker_id, CosyVoice spk_id, OpenAI voice name"),
+    )  # fmt: skip
+    sample_rate = models.PositiveIntegerField(
+        _("sample rate"), default=24000, help_text=_("CosyVoice raw PCM: 22050 (v1) or 24000")
+    )
+    mode = models.CharField(
+        _("CosyVoice mode"), max_length=16, choices=CosyVoiceMode.choices, default="sft"
+    )
+    model_name = models.CharField(_("model (OpenAI-compatible)"), max_length=64, default="tts-1")
+    prompt_audio = models.BinaryField(_("prompt recording (16 kHz WAV)"), blank=True, default=b"")
+    prompt_sha256 = models.CharField(_("prompt hash"), max_length=64, blank=True)
+    prompt_text = models.CharField(_("prompt text"), max_length=300, blank=True)
+    prompt_prefix = models.CharField(
+        _("prompt prefix"), max_length=100, blank=True,
+        help_text=_("CosyVoice 3 builds: e.g. You are a helpful assistant.<|endofprompt|>"),
+    )  # fmt: skip
+    emotion_map = models.JSONField(
+        _("emotion mapping"), default=dict, blank=True,
+        help_text=_("preset name -> what the engine understands; empty: the defaults"),
+    )  # fmt: skip
+    fallback_to_baker = models.BooleanField(_("fall back to the local voice"), default=True)
+    calls = models.PositiveIntegerField(_("calls"), default=0)
+    errors = models.PositiveIntegerField(_("errors"), default=0)
+    last_latency_ms = models.PositiveIntegerField(_("last latency (ms)"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("remote engine settings")
+        verbose_name_plural = _("remote engine settings")
+
+    def __str__(self) -> str:
+        return f"{self.voice} @ {self.get_engine_display()}"
+
+    @property
+    def masked_api_key(self) -> str:
+        return (
+            f"{self.api_key[:3]}…{self.api_key[-2:]}"
+            if len(self.api_key) > 8
+            else ("••••" if self.api_key else "")
+        )
+
+    def emotion_for(self, preset_name: str) -> str:
+        mapping = {**DEFAULT_EMOTION_MAP.get(self.engine, {}), **(self.emotion_map or {})}
+        return mapping.get(preset_name, "") if preset_name else ""
+
+
 class EmotionPreset(models.Model):
     """A named bundle of engine controls: the tone a reply is spoken in."""
 
@@ -118,6 +221,7 @@ class AudioClip(models.Model):
     engine_version = models.CharField(_("engine version"), max_length=64)
     file = models.FileField(_("file"), upload_to="clips/%Y/%m/")
     format = models.CharField(_("format"), max_length=8, choices=AudioFormat.choices)
+    engine = models.CharField(_("engine that spoke"), max_length=32, default="baker")
     sample_rate = models.PositiveIntegerField(_("sample rate"), default=24000)
     duration_ms = models.PositiveIntegerField(_("duration (ms)"))
     size_bytes = models.PositiveIntegerField(_("size (bytes)"))
@@ -172,6 +276,7 @@ class SynthesisRecord(models.Model):
     emotion = models.CharField(_("emotion"), max_length=32, blank=True)
     controls = models.JSONField(_("controls"), default=dict)
     cache_hit = models.BooleanField(_("cache hit"), default=False)
+    engine = models.CharField(_("engine that spoke"), max_length=64, blank=True)
     latency_ms = models.PositiveIntegerField(_("latency (ms)"), default=0)
     status = models.CharField(_("status"), max_length=16, choices=SynthesisStatus.choices)
     error = models.CharField(_("error"), max_length=300, blank=True)

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from common.redaction import traceback_summary
+from tts import engines
 from tts.adapters import engine_version, get_engine
 from tts.budgets import (
     SpeechBudgetExceeded,
@@ -85,6 +86,9 @@ class _Request:
     fmt: str
     lexicon: dict[str, list[str]]
     engine_version: str
+    # A voice on a remote engine: its endpoint identity, emotion label/instruction and
+    # controls. None for the local engine (and for a fallback rendition).
+    remote: engines.RemotePlan | None = None
     # "" = the shared cache; "user:<id>" = one customer's own clips (see cache_scope_for).
     scope: str = ""
 
@@ -94,20 +98,25 @@ class _Request:
 
     @property
     def cache_key(self) -> str:
-        material = json.dumps(
-            {
-                "text": self.text,
-                "voice": self.voice.engine_voice_id,
-                "controls": self.controls.as_dict(),
-                "format": self.fmt,
-                "lexicon": self.lexicon_fingerprint,
-                "engine": self.engine_version,
-                # Only when set, so shared keys stay what they were.
-                **({"scope": self.scope} if self.scope else {}),
-            },
-            sort_keys=True,
-            ensure_ascii=False,
-        )
+        fields = {
+            "text": self.text,
+            "voice": self.voice.engine_voice_id,
+            "controls": self.controls.as_dict(),
+            "format": self.fmt,
+            "lexicon": self.lexicon_fingerprint,
+            "engine": self.engine_version,
+        }
+        if self.remote is not None:
+            # engine + endpoint + speaker + prompt hash (identity), instruction, controls
+            fields["remote"] = [
+                self.remote.identity,
+                self.remote.emotion,
+                self.remote.speed,
+                self.remote.pitch,
+            ]
+        if self.scope:  # only when set, so shared keys stay what they were
+            fields["scope"] = self.scope
+        material = json.dumps(fields, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -165,21 +174,43 @@ def _build_request(
     except EngineUnavailable as exc:
         raise SpeechSynthesisFailed(f"engine unavailable: {exc}") from exc
     normalised = normalise_text(text).strip()
+    voice = voice or voice_default()
+    controls = controls or controls_for_preset(preset)
+    remote = None
+    cfg = engines.remote_settings(voice)
+    if cfg is not None:
+        try:
+            remote = engines.plan_for(
+                cfg,
+                preset_name=preset.name if preset else "",
+                controls=controls,
+                preset_controls=controls_for_preset(preset),
+            )
+        except engines.UnsupportedControl as exc:
+            raise SpeechTextRejected("unsupported_control", str(exc)) from exc
     _check_clip_size(normalised, fmt)
     return _Request(
         text=normalised,
-        voice=voice or voice_default(),
+        voice=voice,
         emotion=preset.name if preset else "",
-        controls=controls or controls_for_preset(preset),
+        controls=controls,
         fmt=fmt,
         lexicon=_lexicon_for(normalised),
         engine_version=version,
+        remote=remote,
         scope=scope,
     )
 
 
 # Bytes per second of audio by format (24 kHz mono: 16-bit WAV/PCM, 64 kbps MP3).
-_BYTES_PER_SECOND = {"wav": 48000, "pcm": 48000, "mp3": MP3_BITRATE_KBPS * 125}
+_BYTES_PER_SECOND = {
+    "wav": 48000,
+    "pcm": 48000,
+    "flac": 30000,
+    "mp3": MP3_BITRATE_KBPS * 125,
+    "aac": 6000,
+    "opus": 4000,
+}
 # Faster than the voice really speaks (about 5 characters a second after normalisation), so the
 # estimate errs towards short and only clearly oversized clips are refused.
 _CHARS_PER_SECOND_FAST = 6.0
@@ -220,6 +251,7 @@ def _record(
     clip: AudioClip | None = None,
     emotion: str = "",
     latency_ms: int | None = None,
+    engine: str = "",
 ) -> SynthesisRecord:
     return SynthesisRecord.objects.create(
         user=user if getattr(user, "is_authenticated", False) else None,
@@ -233,6 +265,7 @@ def _record(
         emotion=request.emotion if request else emotion,
         controls=request.controls.as_dict() if request else {},
         cache_hit=cache_hit,
+        engine=engine or (clip.engine if clip is not None else ""),
         latency_ms=(
             latency_ms if latency_ms is not None else int((time.perf_counter() - started) * 1000)
         ),
@@ -270,7 +303,7 @@ def _encoders():
     return audio
 
 
-def _clip_store(request: _Request, speech: SpeechAudio) -> AudioClip:
+def _clip_store(request: _Request, speech: SpeechAudio, engine: str = "baker") -> AudioClip:
     data = _encoders().encode(speech.samples, sample_rate=speech.sample_rate, fmt=request.fmt)
     key = request.cache_key
     clip = AudioClip(
@@ -282,6 +315,7 @@ def _clip_store(request: _Request, speech: SpeechAudio) -> AudioClip:
         lexicon_fingerprint=request.lexicon_fingerprint,
         engine_version=request.engine_version,
         format=request.fmt,
+        engine=engine,
         sample_rate=speech.sample_rate,
         duration_ms=speech.duration_ms,
         size_bytes=len(data),
@@ -341,10 +375,11 @@ def speech_clip_get_or_create(
         )
         with speech_slot(subject=subject):
             speech_budget_charge(subject=subject, chars=len(request.text))
-            speech = _engine().synthesize(
-                text, controls=request.controls, lexicon=request.lexicon or None
-            )
-        clip = _clip_store(request, speech)
+            clip, cache_hit, spoke = _render(text, request)
+        if cache_hit:  # the fallback rendition was cached
+            _record(**audit, request=request, status=SynthesisStatus.OK, cache_hit=True, clip=clip,
+                    engine=spoke)  # fmt: skip
+            return SpeechResult(clip, cache_hit=True)
         clip_storage_enforce(scope=request.scope)
     except SpeechBudgetExceeded as exc:
         _record(**audit, request=request, status=SynthesisStatus.REJECTED, error=exc.code)
@@ -364,8 +399,44 @@ def speech_clip_get_or_create(
         logger.error("synthesis failed: %s", traceback_summary(exc))
         _record(**audit, request=request, status=SynthesisStatus.FAILED, error=type(exc).__name__)
         raise SpeechSynthesisFailed(f"synthesis error: {type(exc).__name__}") from exc
-    _record(**audit, request=request, status=SynthesisStatus.OK, cache_hit=False, clip=clip)
+    _record(
+        **audit,
+        request=request,
+        status=SynthesisStatus.OK,
+        cache_hit=False,
+        clip=clip,
+        engine=spoke,
+    )
     return SpeechResult(clip, cache_hit=False)
+
+
+def _render(text: str, request: _Request) -> tuple[AudioClip, bool, str]:
+    """Synthesise a cache miss: (clip, served from cache, which engine spoke).
+
+    A remote voice that fails (breaker open, busy, timeout, error, garbage audio) falls back to
+    the local voice when its settings allow: that rendition is cached under its own key (never
+    under the remote one, so the remote engine is asked again next time) and the clip and the
+    audit record say "baker (fallback: <why>)".
+    """
+    if request.remote is None:
+        speech = _engine().synthesize(
+            text, controls=request.controls, lexicon=request.lexicon or None
+        )
+        return _clip_store(request, speech), False, "baker"
+    cfg = request.voice.remote
+    try:
+        speech = engines.remote_speak(cfg, request.remote, request.text)
+    except engines.RemoteUnavailable as exc:
+        if not cfg.fallback_to_baker:
+            raise SpeechSynthesisFailed(f"remote engine {cfg.engine}: {exc.code}") from exc
+        spoke = f"baker (fallback: {exc.code})"
+        local = replace(request, remote=None)
+        clip = _clip_lookup(local.cache_key)
+        if clip is not None:
+            return clip, True, spoke
+        speech = _engine().synthesize(text, controls=local.controls, lexicon=local.lexicon or None)
+        return _clip_store(local, speech, engine="baker"), False, spoke
+    return _clip_store(request, speech, engine=cfg.engine), False, cfg.engine
 
 
 def speech_clips_precompute(
@@ -417,6 +488,14 @@ def speech_clips_precompute(
             clip = _clip_lookup(req.cache_key)
             if clip is not None:
                 results.append(SpeechResult(clip, cache_hit=True))
+            elif req.remote is not None:
+                # a remote voice: one request each (its engine has no batch API)
+                started = time.perf_counter()
+                clip, hit, spoke = _render(text, req)
+                _record(text=text, request=req, source=source, user=None, client_ip=None,
+                        api_key_name="", started=started, status=SynthesisStatus.OK,
+                        cache_hit=hit, clip=clip, engine=spoke)  # fmt: skip
+                results.append(SpeechResult(clip, cache_hit=hit))
             elif req.cache_key not in {r.cache_key for _, r in pending}:
                 pending.append((text, req))
             if len(pending) >= batch_size:
@@ -488,6 +567,7 @@ class SpeechStream:
         self.samples = 0
         self.sample_rate = SAMPLE_RATE
         self.first_chunk_ms: int | None = None
+        self.engine = "baker"
 
     @property
     def content_type(self) -> str:
@@ -503,6 +583,10 @@ class SpeechStream:
         """Encoded audio, one chunk per utterance (MP3: whatever frames are complete), then the
         encoder's tail. Raises SpeechTextRejected / SpeechSynthesisFailed before any chunk."""
         try:
+            if self.request.remote is not None:
+                remote = yield from self._remote_chunks()
+                if remote:
+                    return
             engine = get_engine()
             self.sample_rate = engine.sample_rate
             encoder = _encoders().StreamEncoder(self.request.fmt, sample_rate=engine.sample_rate)
@@ -517,6 +601,25 @@ class SpeechStream:
             raise SpeechTextRejected(exc.code, str(exc)) from exc
         except EngineUnavailable as exc:
             raise SpeechSynthesisFailed(f"engine unavailable: {exc}") from exc
+
+    def _remote_chunks(self) -> Iterator[bytes]:
+        """Relay a remote engine's audio chunk by chunk (CosyVoice streams as it renders).
+        Returns False, before any audio, if the engine failed and the local voice should speak."""
+        cfg = self.request.voice.remote
+        encoder = _encoders().StreamEncoder(self.request.fmt, sample_rate=SAMPLE_RATE)
+        self.sample_rate = SAMPLE_RATE
+        try:
+            for chunk in engines.remote_stream_chunks(cfg, self.request.remote, self.request.text):
+                yield from self._emit(encoder.feed(chunk))
+        except engines.RemoteUnavailable as exc:
+            if self.chunk_count or not cfg.fallback_to_baker:
+                raise SpeechSynthesisFailed(f"remote engine {cfg.engine}: {exc.code}") from exc
+            self.engine = f"baker (fallback: {exc.code})"
+            return False
+        yield from self._emit(encoder.finish())
+        self.samples = encoder.samples_fed
+        self.engine = cfg.engine
+        return True
 
     def _emit(self, data: bytes) -> Iterator[bytes]:
         if not data:
@@ -569,6 +672,7 @@ def speech_stream_record(*, stream: SpeechStream, status: str, error: str = "") 
         status=status,
         error=error,
         latency_ms=stream.first_chunk_ms,
+        engine=stream.engine,
     )
 
 
@@ -634,6 +738,130 @@ def clip_stale_delete(
             progress(deleted)
 
 
+def voice_remote_save(
+    *,
+    slug: str,
+    name: str,
+    engine: str,
+    url: str = "",
+    api_key: str | None = None,
+    speaker: str = "",
+    sample_rate: int | None = None,
+    mode: str | None = None,
+    model_name: str | None = None,
+    timeout_s: float | None = None,
+    max_concurrency: int | None = None,
+    prompt_audio: bytes | None = None,
+    prompt_text: str | None = None,
+    fallback_to_baker: bool | None = None,
+) -> Voice:
+    """Create or update a voice and where it is spoken. ``engine="baker"`` makes it local
+    (any remote settings are removed). Raises ValidationError (field -> message) on bad input:
+    a prompt recording that is corrupt or not 3-30 s, a missing URL, an unknown mode."""
+    from django.core.exceptions import ValidationError
+
+    from tts.models import RemoteVoiceSettings, VoiceEngine
+    from tts.remote import PromptError, prepare_prompt
+
+    if engine not in VoiceEngine.values:
+        raise ValidationError({"engine": f"unknown engine {engine!r}; one of {VoiceEngine.values}"})
+    with transaction.atomic():
+        voice, _ = Voice.objects.update_or_create(
+            engine_voice_id=slug, defaults={"display_name": name}
+        )
+        if engine == VoiceEngine.BAKER:
+            RemoteVoiceSettings.objects.filter(voice=voice).delete()
+            return voice
+        cfg = RemoteVoiceSettings.objects.filter(voice=voice).first() or RemoteVoiceSettings(
+            voice=voice
+        )
+        cfg.engine = engine
+        cfg.base_url = url or cfg.base_url
+        if api_key is not None:
+            cfg.api_key = api_key
+        cfg.speaker = speaker or cfg.speaker
+        for attr, value in (
+            ("sample_rate", sample_rate),
+            ("mode", mode),
+            ("model_name", model_name),
+            ("timeout_s", timeout_s),
+            ("max_concurrency", max_concurrency),
+            ("prompt_text", prompt_text),
+            ("fallback_to_baker", fallback_to_baker),
+        ):
+            if value is not None:
+                setattr(cfg, attr, value)
+        if prompt_audio is not None:
+            try:
+                wav, digest, _seconds = prepare_prompt(prompt_audio)
+            except PromptError as exc:
+                raise ValidationError({"prompt_audio": exc.message}, code=exc.code) from exc
+            cfg.prompt_audio, cfg.prompt_sha256 = wav, digest
+        if engine == VoiceEngine.COSYVOICE and cfg.mode != "sft" and not cfg.prompt_audio:
+            raise ValidationError({"prompt_audio": "zero_shot/instruct2 need a prompt recording"})
+        if engine == VoiceEngine.COSYVOICE and cfg.mode == "zero_shot" and not cfg.prompt_text:
+            raise ValidationError({"prompt_text": "zero_shot needs the prompt recording's text"})
+        for preset, value in (cfg.emotion_map or {}).items():
+            if len(str(value)) > 100:
+                raise ValidationError({"emotion_map": f"{preset}: instruction over 100 characters"})
+        cfg.full_clean()
+        cfg.save()
+    return voice
+
+
+VOICE_TEST_TEXT = "您好，这是一段试听语音，订单号幺二三四。"
+
+
+def voice_remote_test(*, voice: Voice, text: str = VOICE_TEST_TEXT) -> dict:
+    """Speak a sample on the voice's own engine, bypassing the cache and the fallback (试听):
+    {ok, engine, latency_ms, samples?, sample_rate?, error?}. Counted in the voice's stats."""
+    cfg = engines.remote_settings(voice)
+    started = time.perf_counter()
+    if cfg is None:
+        speech = _engine().synthesize(text)
+        engine, error = "baker", ""
+    else:
+        plan = engines.plan_for(
+            cfg, preset_name="", controls=Controls(), preset_controls=Controls()
+        )
+        try:
+            speech = engines.remote_speak(cfg, plan, normalise_text(text))
+            engine, error = cfg.engine, ""
+        except engines.RemoteUnavailable as exc:
+            speech, engine, error = None, cfg.engine, str(exc)
+    result = {
+        "ok": speech is not None,
+        "engine": engine,
+        "latency_ms": int((time.perf_counter() - started) * 1000),
+    }
+    if speech is None:
+        result["error"] = error
+    else:
+        result.update(samples=speech.samples, sample_rate=speech.sample_rate)
+    return result
+
+
+def _clip_restore_speech(clip: AudioClip) -> SpeechAudio:
+    controls = Controls(**clip.controls)
+    if clip.engine == "baker":
+        return _engine().synthesize(
+            clip.text, controls=controls, lexicon=_lexicon_for(clip.text) or None
+        )
+    # A remote voice's clip is spoken again by that engine, never by the local voice under
+    # the remote clip's name (the cache key promises that sound). No fallback here.
+    cfg = engines.remote_settings(clip.voice)
+    if cfg is None or cfg.engine != clip.engine:
+        raise engines.RemoteUnavailable("engine_changed", f"voice no longer on {clip.engine}")
+    preset = EmotionPreset.objects.filter(name=clip.emotion).first() if clip.emotion else None
+    plan = engines.plan_for(
+        cfg,
+        preset_name=clip.emotion,
+        controls=controls,
+        preset_controls=controls_for_preset(preset),
+    )
+    return engines.remote_speak(cfg, plan, clip.text)
+
+
 def clip_file_restore(*, clip_id: int) -> AudioClip | None:
     """Render a clip whose file the storage lost (restored database, emptied bucket, lost
     volume) again under the same name, so every message and URL pointing at the row works
@@ -642,9 +870,7 @@ def clip_file_restore(*, clip_id: int) -> AudioClip | None:
     if clip is None or clip.file.storage.exists(clip.file.name):
         return clip
     try:
-        speech = _engine().synthesize(
-            clip.text, controls=Controls(**clip.controls), lexicon=_lexicon_for(clip.text) or None
-        )
+        speech = _clip_restore_speech(clip)
     except Exception as exc:
         logger.error("clip %s not restored: %s", clip.pk, traceback_summary(exc))
         raise SpeechSynthesisFailed(f"restore failed: {type(exc).__name__}") from exc

@@ -24,4 +24,9 @@ READINESS_EXTRA_CHECKS = {
     "tts": "tts.adapters.engine_status",
     # Not configured = no customer can log in: a configuration error, not ready.
     "wechat": "accounts.wechat.wechat_status",
+    # Non-critical (common/health.py): a remote voice down makes /readyz "degraded", never 503.
+    "remote_engines": "tts.engines.remote_engines_status",
 }
+# Remote voices: failures in a row before the breaker opens, and seconds before it probes.
+TTS_REMOTE_BREAKER_FAILURES = env.int("TTS_REMOTE_BREAKER_FAILURES", default=3)
+TTS_REMOTE_BREAKER_COOLDOWN_S = env.float("TTS_REMOTE_BREAKER_COOLDOWN_S", default=30.0)

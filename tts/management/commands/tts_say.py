@@ -8,9 +8,14 @@ from tts.adapters import get_engine
 from tts.engine import audio
 from tts.engine.frontend import TextValidationError
 from tts.engine.synthesizer import ControlError, Controls, EngineUnavailable
-from tts.models import EmotionPreset
+from tts.models import EmotionPreset, SynthesisSource, Voice
 from tts.selectors import lexicon_current
-from tts.services import controls_for_preset
+from tts.services import (
+    SpeechSynthesisFailed,
+    SpeechTextRejected,
+    controls_for_preset,
+    speech_clip_get_or_create,
+)
 
 
 class Command(BaseCommand):
@@ -27,9 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--energy", type=float)
         parser.add_argument("--format", choices=audio.AUDIO_FORMATS, default=None)
         parser.add_argument("--sample-rate", type=int, choices=[24000, 16000], default=24000)
+        parser.add_argument("--voice", help="voice slug (local or remote engine); default: local")
 
     def handle(self, *args, **opts):
         controls = self._controls(opts)
+        if opts["voice"]:
+            return self._say_with_voice(opts, controls)
         try:
             engine = get_engine()
         except EngineUnavailable as exc:
@@ -42,6 +50,34 @@ class Command(BaseCommand):
             self._write(engine, opts["text"], controls, lexicon, opts["output"], fmt, opts)
         else:
             raise CommandError("give TEXT -o FILE, or --batch FILE --out-dir DIR")
+
+    def _say_with_voice(self, opts, controls: Controls) -> None:
+        """Through the speech service: the voice's own engine (remote ones too), its fallback,
+        our normaliser and lexicon, the cache and the audit trail."""
+        if not (opts["text"] and opts["output"]):
+            raise CommandError("--voice needs TEXT -o FILE")
+        voice = Voice.objects.filter(engine_voice_id=opts["voice"], is_active=True).first()
+        if voice is None:
+            known = ", ".join(Voice.objects.values_list("engine_voice_id", flat=True))
+            raise CommandError(f"unknown voice {opts['voice']!r}; known: {known}")
+        preset = (
+            EmotionPreset.objects.filter(name=opts["emotion"]).first() if opts["emotion"] else None
+        )
+        fmt = opts["format"] or opts["output"].suffix.lstrip(".") or "wav"
+        try:
+            result = speech_clip_get_or_create(
+                text=opts["text"], preset=preset, voice=voice, controls=controls, fmt=fmt,
+                source=SynthesisSource.CLI,
+            )  # fmt: skip
+        except SpeechTextRejected as exc:
+            raise CommandError(exc.message) from exc
+        except SpeechSynthesisFailed as exc:
+            raise CommandError(exc.reason) from exc
+        clip = result.clip
+        opts["output"].parent.mkdir(parents=True, exist_ok=True)
+        with clip.file.open("rb") as handle:
+            opts["output"].write_bytes(handle.read())
+        self.stdout.write(f"{opts['output']}  {clip.duration_ms} ms  engine: {clip.engine}")
 
     def _controls(self, opts) -> Controls:
         preset = None

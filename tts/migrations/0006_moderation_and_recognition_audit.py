@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tts', '0004_clip_scope'),
+        ('tts', '0005_remote_voices'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
