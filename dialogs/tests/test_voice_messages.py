@@ -82,7 +82,9 @@ def test_each_format_is_stored_transcribed_and_playable(
     assert payload["transcript"] == {"status": "ready", "text": message.text, "empty": False}
     audio = as_customer.get(payload["voice"]["url"])
     assert audio.status_code == 200 and audio["Content-Type"] == "audio/mpeg"
-    assert b"".join(audio.streaming_content)[:3] in (b"ID3", b"\xff\xf3", b"\xff\xfb", b"\xff\xe3")
+    mp3 = b"".join(audio.streaming_content)
+    # An ID3 tag, or straight into an MPEG audio frame (11 sync bits): the encoder may write either.
+    assert mp3[:3] == b"ID3" or (mp3[0] == 0xFF and mp3[1] & 0xE0 == 0xE0), mp3[:4]
 
 
 def test_multipart_upload_and_client_id_idempotency(
