@@ -73,6 +73,8 @@ SEEDS = [
     ("tts.migrations.0002_seed_voice_and_presets", "seed"),
     ("dialogs.migrations.0002_seed_intents_rules_phrases", "seed"),
     ("dialogs.migrations.0003_staff_groups", "create_groups"),
+    ("tts.migrations.0006_history_names", "translate"),
+    ("dialogs.migrations.0009_seed_workflow", "seed"),
 ]
 
 

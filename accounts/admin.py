@@ -2,6 +2,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
+from rest_framework_simplejwt.token_blacklist import admin as jwt_admin
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import services
@@ -96,3 +98,38 @@ class AuthEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# simplejwt's token admin labels its columns with bare field names (JTI, EXPIRES AT ...), which
+# no catalogue translates: the same read-only lists, with titled columns.
+class OutstandingTokenAdmin(jwt_admin.OutstandingTokenAdmin):
+    list_display = ("token_id", "user", "issued_at", "expires")
+
+    @admin.display(description=_("token id (jti)"), ordering="jti")
+    def token_id(self, obj: OutstandingToken) -> str:
+        return obj.jti
+
+    @admin.display(description=_("issued at"), ordering="created_at")
+    def issued_at(self, obj: OutstandingToken):
+        return obj.created_at
+
+    @admin.display(description=_("expires at"), ordering="expires_at")
+    def expires(self, obj: OutstandingToken):
+        return obj.expires_at
+
+
+class BlacklistedTokenAdmin(jwt_admin.BlacklistedTokenAdmin):
+    list_display = ("token_jti", "token_user", "token_created_at", "token_expires_at", "revoked")
+
+    @admin.display(description=_("blacklisted at"), ordering="blacklisted_at")
+    def revoked(self, obj: BlacklistedToken):
+        return obj.blacklisted_at
+
+
+for _model, _admin in (
+    (OutstandingToken, OutstandingTokenAdmin),
+    (BlacklistedToken, BlacklistedTokenAdmin),
+):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _admin)

@@ -1,4 +1,5 @@
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
@@ -35,9 +36,17 @@ class User(AbstractUser):
 
     @property
     def display_name(self) -> str:
+        """The name others see. Staff are never shown by username (customers see this): their
+        workflow nickname (dialogs' AgentProfile, e.g. 客服小李), else their name, else 客服<id>."""
         profile = getattr(self, "customer_profile", None)
         if profile is not None and profile.nickname:
             return profile.nickname
+        if self.role != Role.CUSTOMER or self.is_staff:
+            try:
+                nickname = self.agent_profile.display_name
+            except ObjectDoesNotExist:
+                nickname = ""
+            return nickname or self.get_full_name() or f"客服{self.pk}"
         return self.get_full_name() or self.username
 
 
@@ -101,7 +110,11 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
     # Who changed what (scopes, IPs, limit, revocation) is an audit requirement; last use is
     # written with queryset.update() and so never floods the history.
-    history = HistoricalRecords(excluded_fields=["last_used_at"])
+    history = HistoricalRecords(
+        excluded_fields=["last_used_at"],
+        verbose_name=_("change history of API keys"),
+        verbose_name_plural=_("change history of API keys"),
+    )
 
     class Meta:
         verbose_name = _("API key")

@@ -4,16 +4,21 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Max, Q
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from tts.admin import (
+    AuditAdmin,
     LargeTableAdmin,
     audio_player,
     clip_player,
+    csv_response,
+    csv_time,
     preview_response,
     register_history_admin,
 )
@@ -21,14 +26,22 @@ from tts.models import EmotionPreset
 
 from .models import (
     VARIABLE_RE,
+    AgentProfile,
     AudioStatus,
+    BusinessHours,
     CannedPhrase,
     Conversation,
+    ConversationEvent,
+    CsatResponse,
     EmotionRule,
+    Holiday,
     Intent,
     Message,
     MessageKind,
+    Presence,
+    SlaPolicy,
 )
+from .selectors import workflow as workflow_selectors
 from .selectors.voice import message_voice_url
 from .services.phrases import phrase_precompute_queue
 
@@ -50,17 +63,18 @@ def message_text_matches(term: str):
 
 
 class MessageInline(admin.TabularInline):
+    """The conversation read as a chat: who (display name, never an openid), what, how it
+    sounded. Few, narrow columns so the text column keeps a readable width."""
+
     model = Message
     extra = 0
     can_delete = False
     fields = [
         "created_at",
-        "sender_kind",
-        "author",
-        "text",
+        "sender",
+        "text_block",
         "intent",
         "emotion",
-        "audio_status",
         "player",
         "voice",
         "moderation_flagged",
@@ -69,18 +83,62 @@ class MessageInline(admin.TabularInline):
     ordering = ["created_at", "pk"]
     show_change_link = True
 
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related(
+                "author__customer_profile",
+                "author__agent_profile",
+                "intent",
+                "emotion",
+                "audio_clip",
+            )
+        )
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False  # replies go through the console so they are voiced and published
 
+    @admin.display(description=_("sender"))
+    def sender(self, obj: Message) -> str:
+        name = obj.author.display_name if obj.author_id else ""
+        return (
+            f"{obj.get_sender_kind_display()} · {name}" if name else obj.get_sender_kind_display()
+        )
+
+    @admin.display(description=_("text"))
+    def text_block(self, obj: Message) -> str:
+        return format_html(
+            '<div style="min-width:18em;max-width:40em;white-space:pre-wrap;'
+            'word-break:normal;overflow-wrap:anywhere">{}</div>',
+            obj.text,
+        )
+
     @admin.display(description=_("audio"))
     def player(self, obj: Message) -> str:
-        return (
-            clip_player(obj.audio_clip) if obj.audio_status == "ready" else obj.audio_error or "-"
-        )
+        if obj.audio_status == "ready":
+            return clip_player(obj.audio_clip)
+        return obj.audio_error or obj.get_audio_status_display()
 
     @admin.display(description=_("voice message"))
     def voice(self, obj: Message) -> str:
         return voice_player(obj)
+
+
+class ConversationEventInline(admin.TabularInline):
+    model = ConversationEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "action", "actor", "from_agent", "to_agent", "note"]
+    readonly_fields = fields
+    ordering = ["created_at", "pk"]
+    verbose_name_plural = _("workflow audit trail")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 def voice_player(obj: Message) -> str:
@@ -104,31 +162,67 @@ def voice_player(obj: Message) -> str:
 class ConversationAdmin(LargeTableAdmin):
     list_display = [
         "id",
-        "customer",
-        "assigned_agent",
+        "customer_name",
+        "assigned_agent_name",
         "status",
         "priority",
         "moderation_flagged",
+        "waiting_since",
+        "sla_overdue",
         "last_message_at",
         "created_at",
         "console_link",
     ]
-    list_filter = ["status", "priority", "moderation_flagged", "created_at"]
-    search_fields = ["customer__username", "customer__customer_profile__nickname"]
+    # No filter over users (a sidebar with every agent ever) on an unbounded table.
+    list_filter = ["status", "priority", "handoff_reason", "moderation_flagged", "created_at"]
+    search_fields = ["customer__customer_profile__nickname"]
     search_help_text = _(
         "Customer, nickname or message text (two-character terms: the newest 100,000 messages)."
     )
-    list_select_related = ["customer", "assigned_agent"]
-    raw_id_fields = ["customer", "assigned_agent"]
+    list_select_related = [
+        "customer__customer_profile",
+        "assigned_agent__agent_profile",
+    ]
+    raw_id_fields = ["assigned_agent"]
+    exclude = ["customer"]  # shown by name below: the user's string is the WeChat username
     readonly_fields = [
+        "customer_name",
         "last_message",
         "last_message_at",
         "agent_read_at",
+        "handoff_reason",
+        "waiting_since",
+        "assigned_at",
+        "first_response_due_at",
+        "first_responded_at",
+        "next_response_due_at",
+        "out_of_hours_notified_at",
+        "resolved_at",
+        "csat_given",
         "created_at",
         "updated_at",
         "console_link",
     ]
-    inlines = [MessageInline]
+    inlines = [MessageInline, ConversationEventInline]
+
+    @admin.display(description=_("customer"), ordering="customer__customer_profile__nickname")
+    def customer_name(self, obj: Conversation) -> str:
+        return obj.customer.display_name
+
+    @admin.display(description=_("assigned agent"), ordering="assigned_agent")
+    def assigned_agent_name(self, obj: Conversation) -> str:
+        return obj.assigned_agent.display_name if obj.assigned_agent_id else "-"
+
+    @admin.display(description=_("SLA overdue"), boolean=True)
+    def sla_overdue(self, obj: Conversation) -> bool:
+        return workflow_selectors.conversation_sla(obj)["overdue"]
+
+    @admin.display(description=_("satisfaction rating"))
+    def csat_given(self, obj: Conversation) -> str:
+        csat = workflow_selectors.conversation_csat(obj)
+        if csat is None:
+            return "-"
+        return f"{'★' * csat['rating']}{'☆' * (5 - csat['rating'])} {csat['comment']}".strip()
 
     # Conversations are opened by customers, and a conversation's customer never changes:
     # moving one to another customer hands them its whole history (issue 13, item 1).
@@ -136,7 +230,8 @@ class ConversationAdmin(LargeTableAdmin):
         return False
 
     def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), "customer"]
+        # The customer is fixed; shown as `customer_name` (nickname), never the WeChat username.
+        return list(super().get_readonly_fields(request, obj))
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser  # erasure requests: the admin role only
@@ -206,7 +301,7 @@ class MessageAdmin(LargeTableAdmin):
     search_fields = ["text"]  # shows the search box; get_search_results does the work
     search_help_text = _("Author or message text (two-character terms: the newest 100,000).")
     list_select_related = [
-        "conversation__customer",
+        "conversation__customer__customer_profile",  # the conversation shows the nickname
         "author",
         "intent",
         "emotion",
@@ -391,9 +486,18 @@ def _normalised(text: str) -> str:
 
 @admin.register(Intent)
 class IntentAdmin(SimpleHistoryAdmin):
-    list_display = ["name", "label", "priority", "is_active", "keywords_short", "updated_at"]
-    list_filter = ["is_active"]
-    list_editable = ["priority", "is_active"]
+    list_display = [
+        "name",
+        "label",
+        "priority",
+        "is_active",
+        "needs_human",
+        "handoff_priority",
+        "keywords_short",
+        "updated_at",
+    ]
+    list_filter = ["is_active", "needs_human"]
+    list_editable = ["priority", "is_active", "needs_human", "handoff_priority"]
     search_fields = ["name", "label", "keywords", "patterns"]
 
     @admin.display(description=_("keywords"))
@@ -409,5 +513,151 @@ class EmotionRuleAdmin(SimpleHistoryAdmin):
     list_select_related = ["intent", "preset"]
 
 
-for _model in (CannedPhrase, Intent, EmotionRule):
+# --- workflow: agents, hours, SLA, CSAT, audit ------------------------------------------------
+
+
+@admin.register(AgentProfile)
+class AgentProfileAdmin(SimpleHistoryAdmin):
+    list_display = ["user", "display_name", "capacity", "status", "presence", "load"]
+    list_editable = ["display_name", "capacity"]
+    list_filter = ["status"]
+    search_fields = ["display_name", "user__username", "user__first_name"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["last_seen_at", "last_assigned_at", "updated_at"]
+
+    @admin.display(description=_("presence now"))
+    def presence(self, obj: AgentProfile) -> str:
+        return Presence(workflow_selectors.agent_presence(obj)).label
+
+    @admin.display(description=_("conversations served"))
+    def load(self, obj: AgentProfile) -> int:
+        return workflow_selectors.agent_load(obj.user)
+
+
+@admin.register(BusinessHours)
+class BusinessHoursAdmin(SimpleHistoryAdmin):
+    list_display = ["weekday", "opens_at", "closes_at"]
+    list_editable = ["opens_at", "closes_at"]
+    list_filter = ["weekday"]
+    list_display_links = ["weekday"]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["subtitle"] = _(
+            "Local time (%(tz)s). No rows at all: always open. Holidays close the whole day."
+        ) % {"tz": timezone.get_current_timezone_name()}
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(Holiday)
+class HolidayAdmin(SimpleHistoryAdmin):
+    list_display = ["date", "name"]
+    date_hierarchy = "date"
+    search_fields = ["name"]
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(SimpleHistoryAdmin):
+    list_display = ["priority", "first_response_minutes", "next_response_minutes"]
+    list_editable = ["first_response_minutes", "next_response_minutes"]
+    list_display_links = ["priority"]
+
+
+def _csat_rows(queryset):
+    for csat in queryset.select_related(
+        "agent__agent_profile", "conversation__customer__customer_profile"
+    ).iterator():
+        yield [
+            csv_time(csat.created_at),
+            csat.conversation_id,
+            csat.agent.display_name if csat.agent_id else "",
+            csat.conversation.customer.display_name,
+            csat.rating,
+            csat.comment,
+        ]
+
+
+@admin.action(description=_("Export selected to CSV"))
+def export_csat_csv(modeladmin, request, queryset):
+    return csv_response(
+        filename="csat.csv",
+        header=[
+            str(_("time")),
+            str(_("conversation")),
+            str(_("agent")),
+            str(_("customer")),
+            str(_("rating (1–5)")),
+            str(_("comment")),
+        ],
+        rows=_csat_rows(queryset),
+    )
+
+
+@admin.register(CsatResponse)
+class CsatResponseAdmin(LargeTableAdmin):
+    """Ratings are the customers' words: read-only, with a per-agent and per-week summary."""
+
+    list_display = ["created_at", "conversation", "agent_name", "stars", "comment"]
+    # Agents are few (staff), so the per-agent filter stays; no date_hierarchy on a growing table.
+    list_filter = [("agent", admin.RelatedOnlyFieldListFilter), "rating", "created_at"]
+    list_select_related = ["agent__agent_profile", "conversation"]
+    actions = [export_csat_csv]
+    change_list_template = "admin/dialogs/csatresponse/change_list.html"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description=_("agent"), ordering="agent")
+    def agent_name(self, obj: CsatResponse) -> str:
+        return obj.agent.display_name if obj.agent_id else "-"
+
+    @admin.display(description=_("rating (1–5)"), ordering="rating")
+    def stars(self, obj: CsatResponse) -> str:
+        return "★" * obj.rating + "☆" * (5 - obj.rating)
+
+    def get_urls(self):
+        return [
+            path(
+                "report.csv",
+                self.admin_site.admin_view(self.report_csv_view),
+                name="dialogs_csatresponse_report_csv",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["by_agent"] = workflow_selectors.csat_report_by_agent()
+        extra_context["by_week"] = workflow_selectors.csat_report_by_week()
+        return super().changelist_view(request, extra_context)
+
+    def report_csv_view(self, request):
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+
+        def rows():
+            for row in workflow_selectors.csat_report_by_agent():
+                yield [str(_("agent")), row["agent"], row["responses"], row["average"]]
+            for row in workflow_selectors.csat_report_by_week():
+                yield [str(_("week")), row["week"], row["responses"], row["average"]]
+
+        return csv_response(
+            filename="csat-report.csv",
+            header=[str(_("group")), "", str(_("responses")), str(_("average rating"))],
+            rows=rows(),
+        )
+
+
+@admin.register(ConversationEvent)
+class ConversationEventAdmin(AuditAdmin):
+    list_display = ["created_at", "conversation", "action", "actor", "from_agent", "to_agent"]
+    list_filter = ["action", "created_at"]
+    list_select_related = ["actor", "from_agent", "to_agent"]
+    csv_fields = ["created_at", "conversation", "action", "actor", "from_agent", "to_agent", "note"]
+
+
+for _model in (CannedPhrase, Intent, EmotionRule, AgentProfile, BusinessHours, Holiday, SlaPolicy):
     register_history_admin(_model)

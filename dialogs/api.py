@@ -11,11 +11,15 @@ import base64
 import binascii
 
 from django.conf import settings
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django_ratelimit.decorators import ratelimit
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
@@ -27,35 +31,48 @@ from common.net import request_ip as client_ip
 from common.pagination import DefaultCursorPagination
 from tts import services as tts_services
 from tts.adapters import asr_limits
+from tts.admin import preview_response
 from tts.asr.decoding import AudioRejected, decode_audio
 from tts.fields import SpeechTextField
 from tts.models import EmotionPreset
 
-from .models import ConversationPriority, ConversationStatus
+from .models import (
+    VARIABLE_RE,
+    CannedPhrase,
+    ConversationPriority,
+    ConversationStatus,
+    HandoffReason,
+    Presence,
+)
 from .payloads import conversation_payload, message_payload
+from .selectors import workflow as workflow_reads
 from .selectors.conversations import (
     conversation_get_for_customer,
     conversation_get_for_user,
-    conversations_for_agents,
     conversations_for_customer,
     user_is_staff,
 )
 from .selectors.messages import conversation_messages
+from .selectors.phrases import phrase_search
 from .serializers import (
+    AgentConversationPageOutputSerializer,
+    AgentPresenceListOutputSerializer,
+    AgentPresenceOutputSerializer,
     ConversationOutputSerializer,
     ConversationPageOutputSerializer,
+    CsatOutputSerializer,
+    CustomerPanelOutputSerializer,
     MessageOutputSerializer,
     MessagePageOutputSerializer,
     MessagePostOutputSerializer,
+    PhraseListOutputSerializer,
 )
-from .services.conversations import (
-    conversation_assign,
-    conversation_resolve,
-    conversation_resume_or_create,
-)
+from .services import workflow
+from .services.conversations import conversation_mark_read, conversation_resume_or_create
 from .services.messages import CLIENT_ID_MAX, agent_reply_create, customer_message_post
 from .services.moderation import SensitiveTextRefused
 from .services.voice_messages import customer_voice_post
+from .services.workflow import WorkflowError
 
 
 class IsCustomer(BasePermission):
@@ -81,6 +98,28 @@ class MessageCursorPagination(DefaultCursorPagination):
     """Oldest first: a chat is read top to bottom, and `after` polling appends at the end."""
 
     ordering = "pk"
+
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        response.data["has_more"] = response.data["next"] is not None
+        return response
+
+
+SCROLLBACK_PAGE_DEFAULT = 30
+SCROLLBACK_PAGE_MAX = 100
+
+
+def _message_id_param(request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise exceptions.ValidationError({name: [_("Must be a message id.")]}) from exc
+    if value < 0:
+        raise exceptions.ValidationError({name: [_("Must be a message id.")]})
+    return value
 
 
 def _paginated(view: APIView, request, queryset, build, pagination_class):
@@ -197,7 +236,13 @@ class ConversationMessagesApi(APIView):
         parameters=[
             OpenApiParameter(
                 "after", int, description="Only messages with a larger id (incremental polling)."
-            )
+            ),
+            OpenApiParameter(
+                "before",
+                int,
+                description="Scroll-back: the `page_size` messages just before this id, oldest "
+                "first; `has_more` says whether older ones exist.",
+            ),
         ],
         responses={200: MessagePageOutputSerializer},
     )
@@ -205,12 +250,28 @@ class ConversationMessagesApi(APIView):
         conversation = conversation_get_for_customer(
             user=request.user, conversation_id=conversation_id
         )
-        try:
-            after = int(request.query_params.get("after") or 0)
-        except ValueError as exc:
-            raise exceptions.ValidationError({"after": [_("Must be a message id.")]}) from exc
+        before = _message_id_param(request, "before")
+        after = _message_id_param(request, "after") or 0
         messages = conversation_messages(conversation=conversation, after_id=after)
-        return _paginated(self, request, messages, message_payload, MessageCursorPagination)
+        if before is None:
+            return _paginated(self, request, messages, message_payload, MessageCursorPagination)
+        # Scroll-back: the page just before `before`, oldest first inside the page.
+        try:
+            size = int(request.query_params.get("page_size") or SCROLLBACK_PAGE_DEFAULT)
+        except ValueError as exc:
+            raise exceptions.ValidationError({"page_size": [_("Must be a number.")]}) from exc
+        size = max(1, min(size, SCROLLBACK_PAGE_MAX))
+        page = list(messages.filter(pk__lt=before).order_by("-created_at", "-pk")[: size + 1])
+        has_more = len(page) > size
+        page = list(reversed(page[:size]))
+        return Response(
+            {
+                "next": None,
+                "previous": None,
+                "has_more": has_more,
+                "results": [message_payload(message) for message in page],
+            }
+        )
 
     @extend_schema(
         operation_id="conversations_messages_create",
@@ -317,69 +378,210 @@ def _agent_conversation(request, conversation_id: int):
     return conversation_get_for_user(user=request.user, conversation_id=conversation_id)
 
 
+class WorkflowApiView(APIView):
+    """A refused workflow move (`WorkflowError`) becomes the error envelope with its status:
+    400 (bad input, with the field), 403 (not yours), 404, 409 (wrong state)."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, WorkflowError):
+            if exc.status == 400:
+                exc = exceptions.ValidationError({exc.field or "detail": [exc.message]})
+            else:
+                refused = exceptions.APIException(detail=exc.message, code=exc.code)
+                refused.status_code = exc.status
+                exc = refused
+        return super().handle_exception(exc)
+
+
+class QueuePagination(LimitOffsetPagination):
+    """The queue is short (unresolved conversations) and has its own order, which a cursor
+    pagination would replace with creation order."""
+
+    default_limit = 100
+    max_limit = 200
+
+
 class AgentConversationListApi(APIView):
     permission_classes = [IsAuthenticated, IsAgent]
 
     class AgentConversationFilterSerializer(serializers.Serializer):
+        view = serializers.ChoiceField(choices=["mine", "unassigned", "all"], required=False)
+        assigned = serializers.ChoiceField(
+            choices=["me", "none"], required=False, help_text="Older spelling of `view`."
+        )
         status = serializers.ChoiceField(choices=ConversationStatus.choices, required=False)
-        assigned = serializers.ChoiceField(choices=["me", "none"], required=False)
         priority = serializers.ChoiceField(choices=ConversationPriority.choices, required=False)
 
     @extend_schema(
         operation_id="agent_conversations_list",
         parameters=[AgentConversationFilterSerializer],
-        responses={200: ConversationPageOutputSerializer},
-        description="Without `status`: open and pending conversations only.",
+        responses={200: AgentConversationPageOutputSerializer},
+        description="The queue: without `status` the unresolved conversations. Waiting ones "
+        "first (highest priority, then longest waiting), then the most recent.",
     )
     def get(self, request):
         filters = self.AgentConversationFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        conversations = conversations_for_agents(user=request.user, **filters.validated_data)
-        return _paginated(
-            self, request, conversations, conversation_payload, DefaultCursorPagination
+        data = filters.validated_data
+        view = data.get("view") or {"me": "mine", "none": "unassigned"}.get(
+            data.get("assigned", ""), "all"
         )
+        conversations = workflow_reads.conversations_for_agents(
+            user=request.user, view=view, status=data.get("status"), priority=data.get("priority")
+        )
+        return _paginated(self, request, conversations, conversation_payload, QueuePagination)
 
 
-class AgentConversationAssignApi(APIView):
+class AgentConversationDetailApi(APIView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_conversations_retrieve",
+        responses={200: ConversationOutputSerializer},
+    )
+    def get(self, request, conversation_id: int):
+        conversation = workflow_reads.conversation_get_for_agent(conversation_id=conversation_id)
+        return Response(conversation_payload(conversation))
+
+
+class AgentConversationReadApi(APIView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_conversations_read",
+        request=None,
+        responses={200: ConversationOutputSerializer},
+        description="Marks the customer's messages read (unread_count -> 0).",
+    )
+    def post(self, request, conversation_id: int):
+        conversation = _agent_conversation(request, conversation_id)
+        conversation_mark_read(conversation=conversation)
+        conversation = workflow_reads.conversation_get_for_agent(conversation_id=conversation_id)
+        return Response(conversation_payload(conversation))
+
+
+def _conversation_response(conversation_id: int) -> Response:
+    conversation = workflow_reads.conversation_get_for_agent(conversation_id=conversation_id)
+    return Response(conversation_payload(conversation))
+
+
+def _agent_by_id(agent_id: int) -> User:
+    agent = User.objects.filter(pk=agent_id).first()
+    if agent is None:
+        raise exceptions.ValidationError({"agent_id": [_("No such user.")]})
+    return agent
+
+
+class AgentConversationClaimApi(WorkflowApiView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_conversations_claim",
+        request=None,
+        responses={200: ConversationOutputSerializer},
+        description="Take a waiting conversation. 409 `already_assigned` when someone has it, "
+        "`agent_at_capacity` when the caller is full, `already_resolved`.",
+    )
+    def post(self, request, conversation_id: int):
+        conversation = _agent_conversation(request, conversation_id)
+        workflow.conversation_claim(conversation=conversation, agent=request.user)
+        return _conversation_response(conversation_id)
+
+
+class AgentConversationAssignApi(WorkflowApiView):
     permission_classes = [IsAuthenticated, IsAgent]
 
     class AgentAssignInputSerializer(serializers.Serializer):
         agent_id = serializers.IntegerField(
             required=False, help_text="The agent to assign; default: the caller."
         )
+        note = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
     @extend_schema(
         operation_id="agent_conversations_assign",
         request=AgentAssignInputSerializer,
         responses={200: ConversationOutputSerializer},
+        description="400 `agent_id` for a non-agent; 409 `agent_at_capacity`; 403 "
+        "`not_your_conversation` for an agent moving a colleague's conversation.",
     )
     def post(self, request, conversation_id: int):
         conversation = _agent_conversation(request, conversation_id)
         serializer = self.AgentAssignInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         agent_id = serializer.validated_data.get("agent_id")
-        agent = request.user if agent_id is None else User.objects.filter(pk=agent_id).first()
-        if agent is None:
-            raise exceptions.ValidationError({"agent_id": [_("No such user.")]})
-        conversation = conversation_assign(conversation=conversation, agent=agent)
-        return Response(conversation_payload(conversation))
+        agent = request.user if agent_id is None else _agent_by_id(agent_id)
+        workflow.conversation_assign(
+            conversation=conversation,
+            agent=agent,
+            actor=request.user,
+            note=serializer.validated_data.get("note", ""),
+        )
+        return _conversation_response(conversation_id)
 
 
-class AgentConversationResolveApi(APIView):
+class AgentConversationTransferApi(WorkflowApiView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    class AgentTransferInputSerializer(serializers.Serializer):
+        agent_id = serializers.IntegerField(
+            allow_null=True, help_text="The agent to hand it to; null: back to the queue."
+        )
+        note = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+    @extend_schema(
+        operation_id="agent_conversations_transfer",
+        request=AgentTransferInputSerializer,
+        responses={200: ConversationOutputSerializer},
+    )
+    def post(self, request, conversation_id: int):
+        conversation = _agent_conversation(request, conversation_id)
+        serializer = self.AgentTransferInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        agent_id = serializer.validated_data["agent_id"]
+        note = serializer.validated_data.get("note", "")
+        if agent_id is None:
+            workflow.conversation_requeue(conversation=conversation, actor=request.user, note=note)
+        else:
+            workflow.conversation_assign(
+                conversation=conversation,
+                agent=_agent_by_id(agent_id),
+                actor=request.user,
+                note=note,
+            )
+        return _conversation_response(conversation_id)
+
+
+class AgentConversationResolveApi(WorkflowApiView):
     permission_classes = [IsAuthenticated, IsAgent]
 
     @extend_schema(
         operation_id="agent_conversations_resolve",
         request=None,
         responses={200: ConversationOutputSerializer},
+        description="Resolves and asks the customer for a rating (`csat.requested` event). "
+        "409 `already_resolved` the second time.",
     )
     def post(self, request, conversation_id: int):
         conversation = _agent_conversation(request, conversation_id)
-        conversation = conversation_resolve(conversation=conversation)
-        return Response(conversation_payload(conversation))
+        workflow.conversation_resolve(conversation=conversation, actor=request.user)
+        return _conversation_response(conversation_id)
 
 
-class AgentConversationReplyApi(APIView):
+class AgentConversationReopenApi(WorkflowApiView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_conversations_reopen",
+        request=None,
+        responses={200: ConversationOutputSerializer},
+    )
+    def post(self, request, conversation_id: int):
+        conversation = _agent_conversation(request, conversation_id)
+        workflow.conversation_reopen(conversation=conversation, actor=request.user)
+        return _conversation_response(conversation_id)
+
+
+class AgentConversationReplyApi(WorkflowApiView):
     permission_classes = [IsAuthenticated, IsAgent]
 
     class AgentReplyInputSerializer(serializers.Serializer):
@@ -476,4 +678,191 @@ class AgentModerationCheckApi(APIView):
                     for h in result.hits
                 ],
             }
+        )
+
+
+class AgentCustomerPanelApi(APIView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_conversations_customer",
+        responses={200: CustomerPanelOutputSerializer},
+        description="Who the customer is: profile, earlier conversations, intents seen, "
+        "ratings given.",
+    )
+    def get(self, request, conversation_id: int):
+        conversation = workflow_reads.conversation_get_for_agent(conversation_id=conversation_id)
+        return Response(workflow_reads.customer_panel(conversation=conversation))
+
+
+class AgentListApi(APIView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_agents_list",
+        responses={200: AgentPresenceListOutputSerializer},
+        description="Every active staff member with presence, load and capacity (transfers).",
+    )
+    def get(self, request):
+        return Response({"results": workflow_reads.agents_list()})
+
+
+class AgentMeApi(WorkflowApiView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    class AgentMeInputSerializer(serializers.Serializer):
+        display_name = serializers.CharField(
+            required=False, max_length=32, help_text="Shown to customers, e.g. 客服小李"
+        )
+        capacity = serializers.IntegerField(required=False, min_value=0, max_value=50)
+
+    @extend_schema(operation_id="agent_me_retrieve", responses={200: AgentPresenceOutputSerializer})
+    def get(self, request):
+        profile = workflow.agent_profile_get(user=request.user)
+        return Response(workflow_reads.agent_payload(profile))
+
+    @extend_schema(
+        operation_id="agent_me_update",
+        request=AgentMeInputSerializer,
+        responses={200: AgentPresenceOutputSerializer},
+    )
+    def patch(self, request):
+        serializer = self.AgentMeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        profile = workflow.agent_profile_update(user=request.user, **serializer.validated_data)
+        request.user.refresh_from_db()
+        return Response(workflow_reads.agent_payload(profile))
+
+
+class AgentPresenceApi(WorkflowApiView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    class AgentPresenceInputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Presence.choices)
+
+    @extend_schema(
+        operation_id="agent_me_presence",
+        request=AgentPresenceInputSerializer,
+        responses={200: AgentPresenceOutputSerializer},
+        description="online / away / offline as chosen by the agent; `presence` in the answer is "
+        "offline too while no console socket sends heartbeats.",
+    )
+    def post(self, request):
+        serializer = self.AgentPresenceInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        profile = workflow.agent_presence_set(
+            user=request.user, status=serializer.validated_data["status"]
+        )
+        return Response(workflow_reads.agent_payload(profile))
+
+
+class AgentPhraseListApi(APIView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_phrases_list",
+        parameters=[OpenApiParameter("q", str, description="Short code, title or text")],
+        responses={200: PhraseListOutputSerializer},
+    )
+    def get(self, request):
+        query = (request.query_params.get("q") or "")[:50]
+        phrases = phrase_search(query=query, limit=50)
+        return Response(
+            {
+                "results": [
+                    {
+                        "id": phrase.pk,
+                        "short_code": phrase.short_code,
+                        "title": phrase.title,
+                        "text": phrase.text,
+                        "category": phrase.category,
+                        "preview_url": reverse("agent-phrase-preview", args=[phrase.pk]),
+                    }
+                    for phrase in phrases
+                ]
+            }
+        )
+
+
+class AgentPhrasePreviewApi(APIView):
+    """The phrase spoken (through the clip cache: precomputed phrases answer at once). The work
+    is bounded: only admin-defined phrases in existing presets can be asked for."""
+
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        operation_id="agent_phrases_preview",
+        parameters=[OpenApiParameter("emotion", str, description="Emotion preset name")],
+        responses={(200, "audio/mpeg"): bytes},
+    )
+    def get(self, request, phrase_id: int):
+        phrase = get_object_or_404(CannedPhrase, pk=phrase_id, is_active=True)
+        preset = None
+        if request.query_params.get("emotion"):
+            preset = EmotionPreset.objects.filter(name=request.query_params["emotion"]).first()
+            if preset is None:
+                raise exceptions.ValidationError({"emotion": [_("Unknown emotion preset.")]})
+        text = VARIABLE_RE.sub(
+            lambda m: {"agent.name": request.user.display_name}.get(m.group(1), "王先生"),
+            phrase.text,
+        )
+        return preview_response(request=request, text=text, preset=preset)
+
+
+# --- customers: handoff and rating ------------------------------------------------------------
+
+
+class ConversationHandoffApi(WorkflowApiView):
+    permission_classes = [IsAuthenticated, IsCustomer]
+
+    @extend_schema(
+        operation_id="conversations_handoff",
+        request=None,
+        responses={200: ConversationOutputSerializer},
+        description="转人工: queue the conversation for a human (a voiced acknowledgement, or the "
+        "out-of-hours notice, follows as a bot message). Already queued or served: unchanged.",
+    )
+    def post(self, request, conversation_id: int):
+        conversation = conversation_get_for_customer(
+            user=request.user, conversation_id=conversation_id
+        )
+        workflow.conversation_handoff(
+            conversation=conversation, reason=HandoffReason.REQUESTED, actor=request.user
+        )
+        conversation = conversation_get_for_customer(
+            user=request.user, conversation_id=conversation_id
+        )
+        return Response(conversation_payload(conversation))
+
+
+class ConversationCsatApi(WorkflowApiView):
+    permission_classes = [IsAuthenticated, IsCustomer]
+
+    class CsatInputSerializer(serializers.Serializer):
+        rating = serializers.IntegerField(min_value=1, max_value=5)
+        comment = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+    @extend_schema(
+        operation_id="conversations_csat",
+        request=CsatInputSerializer,
+        responses={201: CsatOutputSerializer},
+        description="The customer's rating after resolution: once (409 `already_rated`), only "
+        "when resolved (409 `not_resolved`), 1-5 (400).",
+    )
+    def post(self, request, conversation_id: int):
+        conversation = conversation_get_for_customer(
+            user=request.user, conversation_id=conversation_id
+        )
+        serializer = self.CsatInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        csat = workflow.csat_submit(
+            conversation=conversation, customer=request.user, **serializer.validated_data
+        )
+        return Response(
+            {
+                "rating": csat.rating,
+                "comment": csat.comment,
+                "created_at": timezone.localtime(csat.created_at).isoformat(),
+            },
+            status=status.HTTP_201_CREATED,
         )

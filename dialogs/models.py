@@ -5,7 +5,7 @@ import re
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -29,6 +29,8 @@ def _priority_check(field: str, bounds: tuple[int, int]) -> models.CheckConstrai
 
 class ConversationStatus(models.TextChoices):
     OPEN = "open", _("open")
+    # Queued for a human (handoff): no agent yet, or sent back to the queue.
+    WAITING = "waiting", _("waiting for an agent")
     PENDING = "pending", _("pending")
     RESOLVED = "resolved", _("resolved")
 
@@ -38,6 +40,13 @@ class ConversationPriority(models.IntegerChoices):
     NORMAL = 2, _("normal")
     HIGH = 3, _("high")
     URGENT = 4, _("urgent")
+
+
+class HandoffReason(models.TextChoices):
+    REQUESTED = "requested", _("customer asked for a human")
+    INTENT = "intent", _("intent needs a human")
+    UNANSWERED = "unanswered", _("no rule answered")
+    TRANSFERRED = "transferred", _("sent back to the queue")
 
 
 class Conversation(models.Model):
@@ -78,6 +87,19 @@ class Conversation(models.Model):
     agent_read_at = models.DateTimeField(_("read by agents at"), null=True, blank=True)
     # A customer message or transcript hit the sensitive-word list: supervisors review it.
     moderation_flagged = models.BooleanField(_("flagged by the word filter"), default=False)
+    # Workflow (dialogs/services/workflow.py): queue, SLA timers, out-of-hours notice.
+    handoff_reason = models.CharField(
+        _("handoff reason"), max_length=16, choices=HandoffReason.choices, blank=True
+    )
+    waiting_since = models.DateTimeField(_("waiting since"), null=True, blank=True)
+    assigned_at = models.DateTimeField(_("assigned at"), null=True, blank=True)
+    first_response_due_at = models.DateTimeField(_("first response due"), null=True, blank=True)
+    first_responded_at = models.DateTimeField(_("first response at"), null=True, blank=True)
+    next_response_due_at = models.DateTimeField(_("next response due"), null=True, blank=True)
+    out_of_hours_notified_at = models.DateTimeField(
+        _("out-of-hours reply sent at"), null=True, blank=True
+    )
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -92,9 +114,14 @@ class Conversation(models.Model):
                 name="dialogs_conversation_priority_range",
             )
         ]
+        # The queue: oldest and highest priority first.
+        indexes = [
+            models.Index(fields=["status", "-priority", "waiting_since"], name="dialogs_conv_queue")
+        ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.customer}"
+        # The display name (nickname), never the username: WeChat usernames carry the openid.
+        return f"#{self.pk} {self.customer.display_name}"
 
 
 class SenderKind(models.TextChoices):
@@ -166,9 +193,24 @@ class Intent(models.Model):
         _("priority"), default=50, help_text=_("0–100; the highest matching intent wins.")
     )
     is_active = models.BooleanField(_("active"), default=True)
+    needs_human = models.BooleanField(
+        _("needs a human"),
+        default=False,
+        help_text=_("Hand the conversation to an agent: acknowledge and queue it."),
+    )
+    handoff_priority = models.PositiveSmallIntegerField(
+        _("conversation priority"),
+        choices=ConversationPriority.choices,
+        null=True,
+        blank=True,
+        help_text=_("Priority the conversation gets when this intent hands it off."),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     objects = RulesQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = HistoricalRecords(
+        verbose_name=_("change history of intents"),
+        verbose_name_plural=_("change history of intents"),
+    )
 
     class Meta:
         verbose_name = _("intent")
@@ -226,7 +268,10 @@ class EmotionRule(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     objects = RulesQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = HistoricalRecords(
+        verbose_name=_("change history of emotion rules"),
+        verbose_name_plural=_("change history of emotion rules"),
+    )
 
     class Meta:
         verbose_name = _("emotion rule")
@@ -263,7 +308,10 @@ class CannedPhrase(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     objects = RulesQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = HistoricalRecords(
+        verbose_name=_("change history of canned phrases"),
+        verbose_name_plural=_("change history of canned phrases"),
+    )
 
     class Meta:
         verbose_name = _("canned phrase")
@@ -390,3 +438,256 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_sender_kind_display()}: {self.text[:30]}"
+
+
+# --- workflow: agents, audit, CSAT, business hours, SLA ---------------------------------------
+
+DEFAULT_AGENT_CAPACITY = 5
+MAX_AGENT_CAPACITY = 50
+
+
+class Presence(models.TextChoices):
+    ONLINE = "online", _("online")
+    AWAY = "away", _("away")
+    OFFLINE = "offline", _("offline")
+
+
+class AgentProfile(models.Model):
+    """What customers see of a staff member (a nickname, never the username), their capacity
+    and their presence. `status` is what the agent chose; they count as online only while their
+    console socket keeps sending heartbeats (`last_seen_at`)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="agent_profile",
+        verbose_name=_("user"),
+    )
+    display_name = models.CharField(
+        _("display name"),
+        max_length=32,
+        blank=True,
+        help_text=_("Shown to customers, e.g. 客服小李."),
+    )
+    capacity = models.PositiveSmallIntegerField(
+        _("capacity"),
+        default=DEFAULT_AGENT_CAPACITY,
+        help_text=_("How many conversations at once the agent is auto-assigned."),
+    )
+    status = models.CharField(
+        _("chosen status"), max_length=16, choices=Presence.choices, default=Presence.ONLINE
+    )
+    last_seen_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    last_assigned_at = models.DateTimeField(_("last assigned at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    history = HistoricalRecords(
+        excluded_fields=["last_seen_at", "last_assigned_at"],
+        verbose_name=_("change history of agent profiles"),
+        verbose_name_plural=_("change history of agent profiles"),
+    )
+
+    class Meta:
+        verbose_name = _("agent profile")
+        verbose_name_plural = _("agent profiles")
+        ordering = ["display_name", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(capacity__gte=0) & Q(capacity__lte=MAX_AGENT_CAPACITY),
+                name="dialogs_agentprofile_capacity_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or str(self.user)
+
+
+class ConversationAction(models.TextChoices):
+    HANDOFF = "handoff", _("handed to a human")
+    ASSIGNED = "assigned", _("assigned")
+    AUTO_ASSIGNED = "auto_assigned", _("auto-assigned")
+    CLAIMED = "claimed", _("claimed")
+    TRANSFERRED = "transferred", _("transferred")
+    REQUEUED = "requeued", _("sent back to the queue")
+    RESOLVED = "resolved", _("resolved")
+    REOPENED = "reopened", _("reopened")
+    OUT_OF_HOURS = "out_of_hours", _("out-of-hours reply")
+    CSAT = "csat", _("satisfaction rating")
+
+
+class ConversationEvent(models.Model):
+    """The audit trail of a conversation's workflow: who moved it where, when."""
+
+    conversation = models.ForeignKey(
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="workflow_events",
+        verbose_name=_("conversation"),
+    )
+    action = models.CharField(_("action"), max_length=16, choices=ConversationAction.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+        help_text=_("Empty: the system."),
+    )
+    from_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("from agent"),
+    )
+    to_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("to agent"),
+    )
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("conversation event")
+        verbose_name_plural = _("conversation events")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"#{self.conversation_id} {self.get_action_display()}"
+
+
+class CsatResponse(models.Model):
+    """The customer's satisfaction rating after a resolution: one per conversation."""
+
+    conversation = models.OneToOneField(
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="csat",
+        verbose_name=_("conversation"),
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="csat_received",
+        verbose_name=_("agent"),
+    )
+    rating = models.PositiveSmallIntegerField(_("rating (1–5)"))
+    comment = models.CharField(_("comment"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("satisfaction rating")
+        verbose_name_plural = _("satisfaction ratings")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rating__gte=1) & Q(rating__lte=5), name="dialogs_csat_rating_range"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.conversation_id} {self.rating}★"
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, _("Monday")
+    TUESDAY = 1, _("Tuesday")
+    WEDNESDAY = 2, _("Wednesday")
+    THURSDAY = 3, _("Thursday")
+    FRIDAY = 4, _("Friday")
+    SATURDAY = 5, _("Saturday")
+    SUNDAY = 6, _("Sunday")
+
+
+class BusinessHours(models.Model):
+    """One opening period of the weekly schedule, in local time (TIME_ZONE, Asia/Shanghai).
+    A day may have several periods (e.g. a lunch break); no rows at all means always open."""
+
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
+    opens_at = models.TimeField(_("opens at"))
+    closes_at = models.TimeField(_("closes at"))
+    history = HistoricalRecords(
+        verbose_name=_("change history of business hours"),
+        verbose_name_plural=_("change history of business hours"),
+    )
+
+    class Meta:
+        verbose_name = _("business hours")
+        verbose_name_plural = _("business hours")
+        ordering = ["weekday", "opens_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(closes_at__gt=F("opens_at")), name="dialogs_businesshours_order"
+            ),
+            models.CheckConstraint(
+                condition=Q(weekday__gte=0) & Q(weekday__lte=6),
+                name="dialogs_businesshours_weekday_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens_at:%H:%M}–{self.closes_at:%H:%M}"
+
+    def clean(self) -> None:
+        if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
+            raise ValidationError({"closes_at": _("Must be later than the opening time.")})
+
+
+class Holiday(models.Model):
+    """A closed day (public holiday), whatever the weekly schedule says."""
+
+    date = models.DateField(_("date"), unique=True)
+    name = models.CharField(_("name"), max_length=64, blank=True)
+    history = HistoricalRecords(
+        verbose_name=_("change history of holidays"),
+        verbose_name_plural=_("change history of holidays"),
+    )
+
+    class Meta:
+        verbose_name = _("holiday")
+        verbose_name_plural = _("holidays")
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d} {self.name}".strip()
+
+
+class SlaPolicy(models.Model):
+    """Response-time targets for one conversation priority."""
+
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), choices=ConversationPriority.choices, unique=True
+    )
+    first_response_minutes = models.PositiveIntegerField(
+        _("first response (minutes)"),
+        help_text=_("From entering the queue to the agent's first reply."),
+    )
+    next_response_minutes = models.PositiveIntegerField(
+        _("next response (minutes)"),
+        help_text=_("From a customer's message to the agent's next reply."),
+    )
+    history = HistoricalRecords(
+        verbose_name=_("change history of SLA policies"),
+        verbose_name_plural=_("change history of SLA policies"),
+    )
+
+    class Meta:
+        verbose_name = _("SLA policy")
+        verbose_name_plural = _("SLA policies")
+        ordering = ["-priority"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(first_response_minutes__gte=1) & Q(next_response_minutes__gte=1),
+                name="dialogs_slapolicy_positive",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return str(self.get_priority_display())

@@ -20,10 +20,12 @@ from .models import (
     Conversation,
     ConversationPriority,
     ConversationStatus,
+    HandoffReason,
     Message,
     MessageKind,
     SenderKind,
 )
+from .selectors import workflow
 from .selectors.voice import (
     message_display_text,
     message_transcript_payload,
@@ -33,7 +35,14 @@ from .selectors.voice import (
 # What `message_payload` reads, for select_related: the author's display name comes from the
 # customer profile; the clip is read only when the audio is ready.
 MESSAGE_PAYLOAD_RELATIONS = ("author__customer_profile", "intent", "emotion", "audio_clip")
-CONVERSATION_PAYLOAD_RELATIONS = ("customer__customer_profile", "assigned_agent")
+CONVERSATION_PAYLOAD_RELATIONS = (
+    "customer__customer_profile",
+    "assigned_agent__agent_profile",
+    "last_message",
+)
+
+
+LAST_MESSAGE_PREVIEW = 60
 
 
 class NameLabel(TypedDict):
@@ -90,15 +99,41 @@ class MessagePayload(TypedDict):
     audio: MessageAudio
 
 
+class Sla(TypedDict):
+    first_response_due_at: Annotated[IsoDateTime | None, "While no agent has answered yet"]
+    next_response_due_at: Annotated[IsoDateTime | None, "While a customer message is unanswered"]
+    overdue: Annotated[bool, "A due time has passed (the queue flags it)"]
+
+
+class Csat(TypedDict):
+    rating: Annotated[int, "1-5 stars"]
+    comment: str
+    created_at: IsoDateTime
+
+
+class ServiceHours(TypedDict):
+    open_now: Annotated[bool, "Inside business hours (weekly schedule, holidays), Asia/Shanghai"]
+    next_open_at: Annotated[IsoDateTime | None, "When agents are next available (now when open)"]
+
+
 class ConversationPayload(TypedDict):
     id: int
     status: Annotated[str, ConversationStatus]
     priority: Annotated[int, ConversationPriority]
     customer: Person
-    assigned_agent: Person | None
+    assigned_agent: Annotated[Person | None, "Who serves it: a display name, never a username"]
     last_message_id: int | None
     last_message_at: IsoDateTime | None
+    last_message_text: Annotated[str | None, "The latest message, at most 60 characters"]
     created_at: IsoDateTime
+    queue_position: Annotated[int | None, "1 = next in line; only while waiting"]
+    waiting_since: Annotated[IsoDateTime | None, "When it entered the queue"]
+    handoff_reason: Annotated[str, HandoffReason, "Why it went to a human"] | None
+    sla: Sla
+    unread_count: Annotated[int, "Customer messages staff have not read"]
+    csat: Annotated[Csat | None, "The customer's rating, once given"]
+    resolved_at: IsoDateTime | None
+    service: ServiceHours
 
 
 def _iso(value) -> str | None:
@@ -164,5 +199,16 @@ def conversation_payload(conversation: Conversation) -> ConversationPayload:
         else None,
         "last_message_id": conversation.last_message_id,
         "last_message_at": _iso(conversation.last_message_at),
+        "last_message_text": conversation.last_message.text[:LAST_MESSAGE_PREVIEW]
+        if conversation.last_message_id
+        else None,
         "created_at": _iso(conversation.created_at),
+        "queue_position": workflow.queue_position(conversation),
+        "waiting_since": _iso(conversation.waiting_since),
+        "handoff_reason": conversation.handoff_reason or None,
+        "sla": workflow.conversation_sla(conversation),
+        "unread_count": workflow.conversation_unread_count(conversation),
+        "csat": workflow.conversation_csat(conversation),
+        "resolved_at": _iso(conversation.resolved_at),
+        "service": workflow.service_hours(),
     }

@@ -1,6 +1,7 @@
 """Admin for voices, presets, the lexicon, the clip cache and the synthesis audit trail."""
 
 import csv
+import datetime
 from collections.abc import Iterable
 
 from django import forms
@@ -8,9 +9,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import OuterRef, Subquery
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -91,14 +94,25 @@ class LargeTableAdmin(admin.ModelAdmin):
     list_max_show_all = 200
 
 
+def csv_header(model, fields: list[str]) -> list[str]:
+    """Column titles in the admin's language (the fields' verbose names), not attribute names."""
+    titles = []
+    for name in fields:
+        try:
+            titles.append(str(model._meta.get_field(name).verbose_name))
+        except FieldDoesNotExist:
+            titles.append(name)
+    return titles
+
+
 @admin.action(description=_("Export selected to CSV"))
 def export_csv(modeladmin, request, queryset):
     fields = modeladmin.csv_fields
     return csv_response(
         filename=f"{queryset.model._meta.model_name}.csv",
-        header=fields,
+        header=csv_header(queryset.model, fields),
         rows=(
-            [getattr(obj, field) for field in fields]  # csv_response makes each cell safe
+            [_csv_field(obj, field) for field in fields]
             for obj in _with_related(queryset, fields).iterator(chunk_size=2000)
         ),
     )
@@ -116,6 +130,41 @@ def _with_related(queryset, fields: list[str]):
             continue  # a computed column
 
     return queryset.select_related(*related) if related else queryset
+
+
+def _csv_field(obj, field: str) -> str:
+    # An annotated `<field>_label` (e.g. the emotion's Chinese label) wins over the raw value.
+    label = getattr(obj, f"{field}_label", None)
+    return str(label) if label else _csv_value(getattr(obj, field))
+
+
+def csv_time(value: datetime.datetime) -> str:
+    # Local time (Asia/Shanghai), as everywhere in the admin, without the offset noise.
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _csv_value(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime.datetime):
+        return csv_time(value)
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def titled_filter(base, title):
+    """A field list filter with its own title (the field's verbose name is English for
+    simple-history's own columns)."""
+
+    class TitledFilter(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.title = title
+
+    return TitledFilter
 
 
 class AuditAdmin(LargeTableAdmin):
@@ -139,22 +188,48 @@ class HistoryAuditAdmin(AuditAdmin):
     """Read-only list of simple-history rows: who changed what, when."""
 
     list_display = [
-        "history_date",
-        "history_type",
-        "history_user",
+        "changed_at",
+        "change_type",
+        "changed_by",
         "object_label",
-        "history_change_reason",
+        "change_reason",
     ]
-    list_filter = ["history_type", "history_date"]
+    # No date_hierarchy or user sidebar: history tables grow without bound (LargeTableAdmin).
+    list_filter = [
+        ("history_type", titled_filter(admin.ChoicesFieldListFilter, _("change type"))),
+        ("history_date", titled_filter(admin.DateFieldListFilter, _("time"))),
+    ]
     search_fields = ["history_user__username"]
-    csv_fields = ["history_date", "history_type", "history_user", "history_object_id", "changes"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("history_user")
 
+    @admin.display(description=_("time"), ordering="history_date")
+    def changed_at(self, obj):
+        return obj.history_date
+
+    @admin.display(description=_("change type"), ordering="history_type")
+    def change_type(self, obj) -> str:
+        return obj.get_history_type_display()
+
+    @admin.display(description=_("changed by"), ordering="history_user")
+    def changed_by(self, obj) -> str:
+        return str(obj.history_user or "-")
+
+    @admin.display(description=_("reason"))
+    def change_reason(self, obj) -> str:
+        return obj.history_change_reason or "-"
+
     @admin.display(description=_("object"))
     def object_label(self, obj) -> str:
         return f"#{obj.id} {obj.instance}"
+
+
+def _field_title(model, name: str) -> str:
+    try:
+        return str(model._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return name
 
 
 def _history_csv_rows(queryset):
@@ -163,9 +238,12 @@ def _history_csv_rows(queryset):
         changes = ""
         if previous is not None:
             delta = row.diff_against(previous)
-            changes = "; ".join(f"{c.field}: {c.old!r} -> {c.new!r}" for c in delta.changes)
+            changes = "; ".join(
+                f"{_field_title(row.instance_type, c.field)}: {c.old!r} -> {c.new!r}"
+                for c in delta.changes
+            )
         yield [
-            row.history_date.isoformat(),
+            csv_time(row.history_date),
             row.get_history_type_display(),
             str(row.history_user or ""),
             str(row.id),
@@ -177,7 +255,13 @@ def _history_csv_rows(queryset):
 def export_history_csv(modeladmin, request, queryset):
     return csv_response(
         filename=f"{queryset.model._meta.model_name}.csv",
-        header=["time", "type", "user", "object id", "changes"],
+        header=[
+            str(_("time")),
+            str(_("change type")),
+            str(_("changed by")),
+            "ID",
+            str(_("changes")),
+        ],
         rows=_history_csv_rows(queryset),
     )
 
@@ -441,20 +525,71 @@ class EmotionPresetAdmin(SimpleHistoryAdmin):
         return audio_player(reverse("admin:tts_emotionpreset_preview", args=[obj.pk]))
 
 
+LEXICON_SAMPLE = "这个词读作{word}。"
+
+
 @admin.register(PronunciationEntry)
 class PronunciationEntryAdmin(SimpleHistoryAdmin):
-    list_display = ["word", "pinyin", "note", "updated_at"]
+    list_display = ["word", "pinyin", "note", "preview", "updated_at"]
     search_fields = ["word", "pinyin", "note"]
+    readonly_fields = ["preview", "updated_at"]
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:entry_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="tts_pronunciationentry_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request, entry_id: int):
+        # A sample sentence, spoken with the saved lexicon: hear the word as customers will.
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        entry = get_object_or_404(PronunciationEntry, pk=entry_id)
+        return preview_response(
+            request=request, text=LEXICON_SAMPLE.format(word=entry.word), preset=None
+        )
+
+    @admin.display(description=_("preview"))
+    def preview(self, obj: PronunciationEntry) -> str:
+        if obj.pk is None:
+            return _("Save the entry to hear a sample sentence.")
+        return audio_player(reverse("admin:tts_pronunciationentry_preview", args=[obj.pk]))
 
 
 # --- clip cache and audit ---------------------------------------------------------------------
+
+
+def _with_emotion_label(queryset):
+    # Rows store the preset's name (calm); the admin shows its Chinese label (平和安抚).
+    label = EmotionPreset.objects.filter(name=OuterRef("emotion")).values("label")[:1]
+    return queryset.annotate(emotion_label=Subquery(label))
+
+
+class EmotionFilter(admin.SimpleListFilter):
+    title = _("emotion")
+    parameter_name = "emotion"
+
+    def lookups(self, request, model_admin):
+        return [(p.name, p.label) for p in EmotionPreset.objects.order_by("name")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(emotion=self.value()) if self.value() else queryset
+
+
+@admin.display(description=_("emotion"), ordering="emotion")
+def emotion_display(obj) -> str:
+    return getattr(obj, "emotion_label", None) or obj.emotion or "-"
 
 
 @admin.register(AudioClip)
 class AudioClipAdmin(AuditAdmin):
     list_display = [
         "text_short",
-        "emotion",
+        emotion_display,
         "voice",
         "format",
         "duration_ms",
@@ -462,7 +597,7 @@ class AudioClipAdmin(AuditAdmin):
         "last_used_at",
         "player",
     ]
-    list_filter = ["emotion", "format", "voice", "created_at"]
+    list_filter = [EmotionFilter, "format", "voice", "created_at"]
     search_fields = ["=cache_key", "text"]
     list_select_related = ["voice"]
     readonly_fields = ["player"]
@@ -477,6 +612,9 @@ class AudioClipAdmin(AuditAdmin):
         "last_used_at",
         "engine_version",
     ]
+
+    def get_queryset(self, request):
+        return _with_emotion_label(super().get_queryset(request))
 
     @admin.display(description=_("text"))
     def text_short(self, obj: AudioClip) -> str:
@@ -495,12 +633,12 @@ class SynthesisRecordAdmin(AuditAdmin):
         "status",
         "user",
         "text_excerpt",
-        "emotion",
+        emotion_display,
         "cache_hit",
         "latency_ms",
         "error",
     ]
-    list_filter = ["status", "source", "cache_hit", "created_at"]
+    list_filter = ["status", "source", EmotionFilter, "cache_hit", "created_at"]
     # An exact user name or digest is what an auditor has in hand; substring search over a
     # million excerpts would scan them all.
     search_fields = ["=user__username", "=text_digest", "=api_key_name"]
@@ -521,7 +659,7 @@ class SynthesisRecordAdmin(AuditAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("user")
+        return _with_emotion_label(super().get_queryset(request).select_related("user"))
 
 
 for _model in (Voice, EmotionPreset, PronunciationEntry):

@@ -1,5 +1,7 @@
 """TTS data: voices, emotion presets, the pronunciation lexicon, the clip cache, the audit trail."""
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -15,6 +17,7 @@ SPEED_RANGE = LIMITS["speed"]
 PITCH_RANGE = LIMITS["pitch"]  # semitones
 ENERGY_RANGE = LIMITS["energy"]
 PAUSE_RANGE = LIMITS["pause"]
+_TONED_SYLLABLE = re.compile(r"^[a-zü:]+[1-5]$")
 
 
 def _range_check(field: str, bounds: tuple[float, float]) -> models.CheckConstraint:
@@ -30,7 +33,10 @@ class Voice(models.Model):
     display_name = models.CharField(_("display name"), max_length=64)
     is_default = models.BooleanField(_("default voice"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(
+        verbose_name=_("change history of voices"),
+        verbose_name_plural=_("change history of voices"),
+    )
 
     class Meta:
         verbose_name = _("voice")
@@ -159,7 +165,10 @@ class EmotionPreset(models.Model):
     pause = models.FloatField(_("pause scale"), default=1.0, help_text=_("0.5–2.0"))
     description = models.CharField(_("description"), max_length=200, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(
+        verbose_name=_("change history of emotion presets"),
+        verbose_name_plural=_("change history of emotion presets"),
+    )
 
     class Meta:
         verbose_name = _("emotion preset")
@@ -183,7 +192,10 @@ class PronunciationEntry(models.Model):
     pinyin = models.CharField(_("pinyin"), max_length=200, help_text=_("e.g. chong2 qing4"))
     note = models.CharField(_("note"), max_length=200, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(
+        verbose_name=_("change history of the pronunciation lexicon"),
+        verbose_name_plural=_("change history of the pronunciation lexicon"),
+    )
 
     class Meta:
         verbose_name = _("pronunciation entry")
@@ -196,6 +208,43 @@ class PronunciationEntry(models.Model):
     @property
     def syllables(self) -> list[str]:
         return self.pinyin.split()
+
+    def clean(self) -> None:
+        # The engine skips an entry it cannot read (and only logs it): refuse it here instead,
+        # with a message that says what to type.
+        from .engine.frontend.symbols import toned_to_symbols
+
+        self.pinyin = " ".join(self.pinyin.lower().split())
+        syllables = self.syllables
+        untoned = [s for s in syllables if not _TONED_SYLLABLE.match(s)]
+        if untoned:
+            raise ValidationError(
+                {
+                    "pinyin": _(
+                        "Every syllable needs a tone number 1–5 (5 = neutral tone), "
+                        "e.g. chong2 qing4; missing in: %(syllables)s"
+                    )
+                    % {"syllables": " ".join(untoned)}
+                }
+            )
+        unknown = [s for s in syllables if toned_to_symbols(s.replace("ü", "v")) is None]
+        if unknown:
+            raise ValidationError(
+                {
+                    "pinyin": _("Not a Mandarin syllable: %(syllables)s")
+                    % {"syllables": " ".join(unknown)}
+                }
+            )
+        if self.word and len(syllables) != len(self.word):
+            raise ValidationError(
+                {
+                    "pinyin": _(
+                        "One syllable per character: %(word)s has %(n)d characters, "
+                        "the pinyin %(m)d syllables."
+                    )
+                    % {"word": self.word, "n": len(self.word), "m": len(syllables)}
+                }
+            )
 
 
 class AudioFormat(models.TextChoices):

@@ -10,7 +10,7 @@ from accounts.models import User
 from ..models import Conversation, ConversationStatus, SenderKind
 from ..payloads import CONVERSATION_PAYLOAD_RELATIONS
 
-ACTIVE_STATUSES = (ConversationStatus.OPEN, ConversationStatus.PENDING)
+ACTIVE_STATUSES = (ConversationStatus.OPEN, ConversationStatus.WAITING, ConversationStatus.PENDING)
 
 
 def user_is_staff(user) -> bool:

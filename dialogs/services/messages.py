@@ -28,6 +28,7 @@ from ..payloads import message_payload
 from ..selectors.messages import bot_reply_after, message_with_client_id
 from ..selectors.phrases import phrase_get_by_code, phrase_match_for_text
 from ..selectors.policy import emotion_for_intent, emotion_suggestion, intent_classify
+from . import workflow
 from .conversations import conversation_updated_publish
 from .moderation import SensitiveTextRefused, moderation_apply, outgoing_text_check
 from .phrases import phrase_text_render
@@ -147,7 +148,9 @@ def _clean_customer_input(text: str, client_id: str) -> tuple[str, str]:
 def customer_message_create(
     *, conversation: Conversation, author: User, text: str, client_id: str = ""
 ) -> Message:
-    """Store the customer's message, classify it, and let a matching canned phrase answer it."""
+    """Store the customer's message, classify it, and route it: to the agent serving (or the
+    queue), to a human when asked for or when the intent needs one, else to the bot; what no
+    canned phrase answers goes to a human too (`services.workflow`)."""
     return _customer_message_store(
         conversation=conversation, author=author, text=text, client_id=client_id
     )[0]
@@ -171,19 +174,32 @@ def _customer_message_store(
         client_id=client_id,
         moderation=tts_services.text_moderate(text=text),
     )
-    bot_reply = customer_text_answer(conversation=conversation, text=text, intent=intent)
+    bot_reply = customer_text_answer(
+        conversation=conversation, message=message, text=text, intent=intent
+    )
     return message, bot_reply
 
 
 def customer_text_answer(
-    *, conversation: Conversation, text: str, intent: Intent | None
+    *, conversation: Conversation, message: Message, text: str, intent: Intent | None
 ) -> Message | None:
-    """What follows a customer's words, typed or transcribed (voice messages): the bot
-    answers when a canned phrase matches."""
+    """What follows a customer's words, typed or transcribed (voice messages): the workflow
+    routes the message; unless a human has it, the bot answers when a canned phrase matches,
+    else the conversation is handed off. The bot's reply (or the handoff's acknowledgement)."""
+    served = conversation.assigned_agent_id is not None or (
+        conversation.status == ConversationStatus.WAITING
+    )
+    if workflow.customer_message_received(conversation=conversation, message=message):
+        # A human has it, so the bot stays quiet; handed off just now, the acknowledgement (or
+        # the out-of-hours notice) is the reply. Looked up only then: handoffs are rare.
+        return None if served else bot_reply_after(message=message)
     phrase = phrase_match_for_text(text=text)
     bot_reply = None
     if phrase is not None:
         bot_reply = bot_reply_create(conversation=conversation, phrase=phrase, intent=intent)
+    else:
+        workflow.message_unanswered(conversation=conversation, message=message)
+        bot_reply = bot_reply_after(message=message)  # the handoff's acknowledgement, if sent
     return bot_reply
 
 
@@ -264,13 +280,15 @@ def agent_reply_create(
         text = phrase.text
     text = phrase_text_render(text=_clean_text(text), customer=conversation.customer, agent=agent)
     _check_speakable_length(text)
+    workflow.check_may_reply(conversation=conversation, agent=agent)
     moderation = outgoing_text_check(text=text)  # SensitiveTextRefused: nothing is sent
     overridden = emotion is not None
     if emotion is None:
         emotion = emotion_suggestion(conversation=conversation)
+    workflow.agent_replied(conversation=conversation, agent=agent)
     if conversation.assigned_agent_id is None:
-        conversation.assigned_agent = agent
-    if conversation.status == ConversationStatus.OPEN:
+        conversation.assigned_agent = agent  # answering from the queue claims it
+    if conversation.status in (ConversationStatus.OPEN, ConversationStatus.WAITING):
         conversation.status = ConversationStatus.PENDING  # waiting for the customer now
     return _message_store(
         conversation=conversation,

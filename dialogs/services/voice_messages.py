@@ -194,7 +194,9 @@ def message_transcribe(*, message_id: int) -> Message:
         )
         _transcribed_event(message)
         if text:  # silence or nothing recognised: the message stays, nobody answers it
-            customer_text_answer(conversation=conversation, text=text, intent=intent)
+            customer_text_answer(
+                conversation=conversation, message=message, text=text, intent=intent
+            )
     return message
 
 

@@ -136,7 +136,9 @@ def test_audit_filters_and_csv_export(client, superuser, some_data, agent):
     response = client.post(changelist, {"action": "export_csv", "_selected_action": ids})
     assert response["Content-Type"].startswith("text/csv")
     body = b"".join(response.streaming_content).decode("utf-8-sig")
-    assert body.splitlines()[0].startswith("created_at,source,status,user")
+    # Column titles in the admin's language, times in local time without an offset.
+    assert body.splitlines()[0].startswith("时间,来源,状态,用户")
+    assert "+00:00" not in body and "+08:00" not in body
     assert "好的" in body
     phrase = CannedPhrase.objects.get(short_code="hello")
     for title in ("问候语", "问候二"):  # seeded rows have no history: two edits make a diff
@@ -146,8 +148,8 @@ def test_audit_filters_and_csv_export(client, superuser, some_data, agent):
     hist_ids = list(CannedPhrase.history.values_list("pk", flat=True))
     response = client.post(history, {"action": "export_history_csv", "_selected_action": hist_ids})
     body = b"".join(response.streaming_content).decode("utf-8-sig")
-    assert body.startswith("time,type,user")
-    assert "title: '问候语' -> '问候二'" in body
+    assert body.startswith("时间,变更类型,修改人")
+    assert "标题: '问候语' -> '问候二'" in body
 
 
 def test_audit_prune_deletes_only_old_rows(some_data):

@@ -78,10 +78,6 @@ def test_assign_defaults_to_the_caller(as_agent, agent, conversation):
 def test_assign_to_another_agent_but_never_to_a_customer(
     as_agent, supervisor, customer, conversation
 ):
-    ok = as_agent.post(
-        action_url(conversation.pk, "assign"), {"agent_id": supervisor.pk}, format="json"
-    )
-    assert ok.status_code == 200
     refused = as_agent.post(
         action_url(conversation.pk, "assign"), {"agent_id": customer.pk}, format="json"
     )
@@ -91,6 +87,12 @@ def test_assign_to_another_agent_but_never_to_a_customer(
         action_url(conversation.pk, "assign"), {"agent_id": 10**9}, format="json"
     )
     assert missing.status_code == 400
+    conversation.refresh_from_db()
+    assert conversation.assigned_agent is None  # nothing changed
+    ok = as_agent.post(
+        action_url(conversation.pk, "assign"), {"agent_id": supervisor.pk}, format="json"
+    )
+    assert ok.status_code == 200
     conversation.refresh_from_db()
     assert conversation.assigned_agent == supervisor
 

@@ -67,13 +67,16 @@ def test_it_requires_authentication(api_client, conversation):
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
-def test_it_stores_a_message_and_returns_no_bot_reply_when_none_fires(as_customer, conversation):
+def test_a_message_no_phrase_answers_is_handed_to_a_human(as_customer, conversation):
     response = as_customer.post(
         messages_url(conversation.pk), {"text": "我的订单还没到"}, format="json"
     )
     assert response.status_code == 201
     body = response.json()
-    assert body["bot_reply"] is None
+    assert body["bot_reply"]["text"] == "已为您转接人工客服，请稍候。"  # voiced acknowledgement
+    assert body["bot_reply"]["audio"]["status"] == AudioStatus.PENDING
+    detail = as_customer.get(f"{CONVERSATIONS}{conversation.pk}/").json()
+    assert detail["status"] == "waiting" and detail["queue_position"] == 1
     assert body["message"]["text"] == "我的订单还没到"
     assert body["message"]["sender_kind"] == SenderKind.CUSTOMER
     assert body["message"]["audio"] == {
@@ -151,7 +154,7 @@ def test_it_rate_limits_message_posts_per_user(as_customer, conversation, settin
     assert [r.status_code for r in codes] == [201, 201, 429]
     assert codes[-1]["Retry-After"] == "60"
     assert codes[-1].json()["error"]["code"] == "rate_limited"
-    assert conversation.messages.count() == 2
+    assert conversation.messages.filter(sender_kind=SenderKind.CUSTOMER).count() == 2
 
 
 def test_staff_cannot_post_as_a_customer(api_client, agent, conversation):
@@ -168,6 +171,8 @@ def test_messages_are_ascending_paginated_and_pollable_with_after(
         customer_message_create(conversation=conversation, author=customer, text=f"消息{i}")
         for i in range(5)
     ]
+    # The first one is acknowledged (handed to a human): compare with every message in order.
+    stored = list(conversation.messages.order_by("pk"))
     page = as_customer.get(messages_url(conversation.pk), {"page_size": 2}).json()
     assert [m["id"] for m in page["results"]] == [m.pk for m in stored[:2]]
     rest = as_customer.get(page["next"]).json()

@@ -10,9 +10,9 @@ from django.urls import reverse
 from common.schema import payload_mismatches
 from dialogs.models import AudioStatus, Message
 from dialogs.payloads import ConversationPayload, MessagePayload, message_payload
-from dialogs.services.conversations import conversation_assign
 from dialogs.services.messages import agent_reply_create, customer_message_create
 from dialogs.services.voicing import message_voice
+from dialogs.services.workflow import conversation_assign
 from tts import selectors as tts_selectors
 
 pytestmark = pytest.mark.django_db
@@ -97,7 +97,7 @@ def test_a_ready_clip_is_signed_once_and_the_url_plays(
 def test_the_conversation_payload_names_people_not_accounts(
     api_client, customer, agent, conversation
 ):
-    conversation_assign(conversation=conversation, agent=agent)
+    conversation_assign(conversation=conversation, agent=agent, actor=agent)
     api_client.force_authenticate(customer)
 
     body = api_client.get(f"/api/conversations/{conversation.pk}/").json()

@@ -27,13 +27,17 @@ def test_customer_message_is_stored_and_classified(conversation, customer):
     assert message.intent.name == "refund"
     assert message.sender_kind == SenderKind.CUSTOMER
     assert message.audio_status == AudioStatus.NONE  # customer text is not voiced
-    assert conversation.last_message == message
+    # No phrase answers it, so a human will: the last message is the voiced acknowledgement.
+    assert conversation.messages.get(sender_kind=SenderKind.CUSTOMER) == message
+    assert conversation.last_message.canned_phrase.short_code == "handoff"
 
 
 def test_no_intent_when_nothing_matches(conversation, customer):
     message = customer_message_create(conversation=conversation, author=customer, text="天气晴")
     assert message.intent is None
-    assert not conversation.messages.filter(sender_kind=SenderKind.BOT).exists()
+    # Nothing answers it: handed to a human (acknowledged), not answered by a random phrase.
+    bot = conversation.messages.get(sender_kind=SenderKind.BOT)
+    assert bot.canned_phrase.short_code == "handoff"
 
 
 def test_a_trigger_keyword_makes_the_bot_answer(conversation, customer):
@@ -48,7 +52,7 @@ def test_a_trigger_keyword_makes_the_bot_answer(conversation, customer):
 def test_inactive_phrases_do_not_auto_reply(conversation, customer):
     CannedPhrase.objects.filter(short_code="hello").update(is_active=False)
     customer_message_create(conversation=conversation, author=customer, text="你好")
-    assert not conversation.messages.filter(sender_kind=SenderKind.BOT).exists()
+    assert not conversation.messages.filter(canned_phrase__short_code="hello").exists()
 
 
 def test_agent_reply_uses_the_policy_for_the_latest_customer_message(conversation, customer, agent):
@@ -97,7 +101,8 @@ def test_a_customer_message_reopens_a_resolved_conversation(conversation, custom
     conversation.save()
     customer_message_create(conversation=conversation, author=customer, text="还有个问题")
     conversation.refresh_from_db()
-    assert conversation.status == ConversationStatus.OPEN
+    # Back, and nobody serves it: queued for a human.
+    assert conversation.status == ConversationStatus.WAITING
 
 
 async def _receive_all(layer, channel: str) -> list[dict]:
@@ -111,8 +116,11 @@ async def _receive_all(layer, channel: str) -> list[dict]:
 
 
 def test_events_are_published_only_after_commit(
-    conversation, customer, django_capture_on_commit_callbacks
+    conversation, customer, agent, django_capture_on_commit_callbacks
 ):
+    # Served by an agent: the message goes to them (console events), the bot stays quiet.
+    conversation.assigned_agent = agent
+    conversation.save()
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(f"conversation.{conversation.pk}", channel)

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tts', '0005_remote_voices'),
+        ('tts', '0006_history_names'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dialogs', '0007_staff_groups_messages_are_facts'),
+        ('dialogs', '0009_seed_workflow'),
     ]
 
     operations = [
