@@ -719,15 +719,16 @@ def clip_stale_delete(
     plus, optionally, clips unused for N days. Rows go in batches, each its own transaction, and a
     batch's files are removed only after its rows are committed: a crash can leave an orphan
     file, never a row pointing at a missing file."""
-    stale = _clips_stale_filter(older_than_days=older_than_days)
+    # One scan decides what goes (the filter reads every clip); the deletes then walk that list.
+    doomed = list(
+        AudioClip.objects.filter(_clips_stale_filter(older_than_days=older_than_days))
+        .order_by()
+        .values_list("pk", "file")
+    )
     storage = AudioClip._meta.get_field("file").storage
     deleted = 0
-    while True:
-        batch = list(
-            AudioClip.objects.filter(stale).order_by().values_list("pk", "file")[:CLIP_PRUNE_BATCH]
-        )
-        if not batch:
-            return deleted
+    for start in range(0, len(doomed), CLIP_PRUNE_BATCH):
+        batch = doomed[start : start + CLIP_PRUNE_BATCH]
         with transaction.atomic():
             AudioClip.objects.filter(pk__in=[pk for pk, _name in batch]).delete()
         for _pk, name in batch:
@@ -736,6 +737,7 @@ def clip_stale_delete(
         deleted += len(batch)
         if progress:
             progress(deleted)
+    return deleted
 
 
 def voice_remote_save(
