@@ -40,6 +40,23 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+class ClientError(exceptions.APIException):
+    """A 4xx with its own stable code (and optional fields), e.g. `sensitive_text`, `audio_too_long`.
+
+    ValidationError always answers code "invalid"; clients that must react to one particular
+    refusal get it named here."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+    def __init__(
+        self, message: str, code: str, *, status_code: int = 400, fields: dict | None = None
+    ):
+        super().__init__(message, code)
+        self.status_code = status_code
+        self.fields = fields or {}
+
+
 class RateLimited(exceptions.Throttled):
     default_code = "rate_limited"
 
@@ -134,7 +151,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             message = _first_message(detail)
         body = error_body("invalid", str(message), fields)
     else:
-        body = error_body(_code_of(exc), _first_message(detail))
+        body = error_body(_code_of(exc), _first_message(detail), getattr(exc, "fields", None))
     response.data = body
     if isinstance(exc, ServiceUnavailable) and exc.retry_after:
         response["Retry-After"] = str(exc.retry_after)

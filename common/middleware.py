@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import re
+
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
@@ -46,6 +49,13 @@ def _too_large(request) -> HttpResponse:
     return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
 
 
+def _content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
 class RequestLimitsMiddleware:
     """Answers 413 before a view reads an oversized body.
 
@@ -57,9 +67,26 @@ class RequestLimitsMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self._voice_path = re.compile(settings.VOICE_UPLOAD_PATH_RE)
 
     def __call__(self, request):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if request.method == "POST" and self._voice_path.match(request.path):
+            # Voice messages: the audio limit (with base64 overhead) applies to every content
+            # type, multipart too, so a huge upload is refused before it is spooled to disk.
+            limit = settings.VOICE_UPLOAD_MAX_BODY
+            if _content_length(request) > limit:
+                return _too_large(request)
+            if not request.content_type.startswith("multipart/"):
+                # JSON (audio_base64): read it here, bounded, so that Django's global cap
+                # (DATA_UPLOAD_MAX_MEMORY_SIZE, enforced by `request.body`) does not apply to
+                # this one route; a body without a length cannot slip past the bound either.
+                body = request.read(limit + 1)
+                if len(body) > limit:
+                    return _too_large(request)
+                request._body = body
+                request._stream = io.BytesIO(body)
+            return self.get_response(request)
         if limit is not None and not request.content_type.startswith("multipart/"):
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from common import favicon, health
 from dialogs.chat_views import chat_page
+from dialogs.views import voice_media
 from tts.urls import media_urlpatterns, openai_urlpatterns
 
 # 查看站点 leads to the console (staff are who read the admin); `/` itself redirects there too.
@@ -29,6 +30,7 @@ urlpatterns = [
     path("api/", include("dialogs.api_urls")),
     path("chat/", chat_page, name="chat"),
     path("media/", include(media_urlpatterns)),
+    path("media/voice/<str:token>", voice_media, name="dialogs-voice"),
     path("v1/", include(openai_urlpatterns)),
 ]
 

@@ -27,6 +27,7 @@ from tts.models import EmotionPreset
 from .models import (
     VARIABLE_RE,
     AgentProfile,
+    AudioStatus,
     BusinessHours,
     CannedPhrase,
     Conversation,
@@ -36,10 +37,12 @@ from .models import (
     Holiday,
     Intent,
     Message,
+    MessageKind,
     Presence,
     SlaPolicy,
 )
 from .selectors import workflow as workflow_selectors
+from .selectors.voice import message_voice_url
 from .services.phrases import phrase_precompute_queue
 
 # Substring search over millions of messages: three characters or more use the pg_trgm GIN index
@@ -66,7 +69,16 @@ class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
     can_delete = False
-    fields = ["created_at", "sender", "text_block", "intent", "emotion", "player"]
+    fields = [
+        "created_at",
+        "sender",
+        "text_block",
+        "intent",
+        "emotion",
+        "player",
+        "voice",
+        "moderation_flagged",
+    ]
     readonly_fields = fields
     ordering = ["created_at", "pk"]
     show_change_link = True
@@ -108,6 +120,10 @@ class MessageInline(admin.TabularInline):
             return clip_player(obj.audio_clip)
         return obj.audio_error or obj.get_audio_status_display()
 
+    @admin.display(description=_("voice message"))
+    def voice(self, obj: Message) -> str:
+        return voice_player(obj)
+
 
 class ConversationEventInline(admin.TabularInline):
     model = ConversationEvent
@@ -125,6 +141,23 @@ class ConversationEventInline(admin.TabularInline):
         return False
 
 
+def voice_player(obj: Message) -> str:
+    """The customer's recording with its transcript status, for staff (original text above)."""
+    if obj.kind != MessageKind.VOICE or not obj.voice_file:
+        return "-"
+    seconds = (obj.voice_duration_ms or 0) / 1000
+    return format_html(
+        '{} <span title="{}">{:.1f} s · {} · {}</span>',
+        audio_player(message_voice_url(obj)),
+        obj.voice_format,
+        seconds,
+        obj.voice_format,
+        obj.get_transcript_status_display()
+        if obj.text or obj.transcript_status != AudioStatus.READY
+        else _("silence (nothing recognised)"),
+    )
+
+
 @admin.register(Conversation)
 class ConversationAdmin(LargeTableAdmin):
     list_display = [
@@ -133,6 +166,7 @@ class ConversationAdmin(LargeTableAdmin):
         "assigned_agent_name",
         "status",
         "priority",
+        "moderation_flagged",
         "waiting_since",
         "sla_overdue",
         "last_message_at",
@@ -140,7 +174,7 @@ class ConversationAdmin(LargeTableAdmin):
         "console_link",
     ]
     # No filter over users (a sidebar with every agent ever) on an unbounded table.
-    list_filter = ["status", "priority", "handoff_reason", "created_at"]
+    list_filter = ["status", "priority", "handoff_reason", "moderation_flagged", "created_at"]
     search_fields = ["customer__customer_profile__nickname"]
     search_help_text = _(
         "Customer, nickname or message text (two-character terms: the newest 100,000 messages)."
@@ -244,13 +278,20 @@ class MessageAdmin(LargeTableAdmin):
         "sender_kind",
         "author",
         "text_short",
+        "kind",
         "intent",
         "emotion",
         "audio_status",
         "player",
+        "voice",
+        "transcript_status",
+        "moderation_flagged",
     ]
     list_filter = [
         "sender_kind",
+        "kind",
+        "transcript_status",
+        "moderation_flagged",
         "audio_status",
         "intent",
         "emotion",
@@ -274,7 +315,18 @@ class MessageAdmin(LargeTableAdmin):
         "audio_clip",
         "created_at",
         "audio_updated_at",
+        "kind",
+        "voice",
+        "voice_format",
+        "voice_duration_ms",
+        "transcript_status",
+        "transcript_error",
+        "transcript_updated_at",
+        "moderation_flagged",
+        "masked_text",
+        "moderation_hits",
     ]
+    exclude = ["voice_file"]
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -298,7 +350,12 @@ class MessageAdmin(LargeTableAdmin):
 
     @admin.display(description=_("text"))
     def text_short(self, obj: Message) -> str:
+        # Staff see the original here (the chat shows the masked text).
         return obj.text[:40]
+
+    @admin.display(description=_("voice message"))
+    def voice(self, obj: Message) -> str:
+        return voice_player(obj)
 
     @admin.display(description=_("audio"))
     def player(self, obj: Message) -> str:

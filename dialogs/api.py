@@ -7,6 +7,9 @@ request for the very same dict. Errors use the one envelope (`common.errors`); l
 cursor pagination.
 """
 
+import base64
+import binascii
+
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -17,13 +20,19 @@ from django_ratelimit.decorators import ratelimit
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from common.errors import ClientError
+from common.net import request_ip as client_ip
 from common.pagination import DefaultCursorPagination
+from tts import services as tts_services
+from tts.adapters import asr_limits
 from tts.admin import preview_response
+from tts.asr.decoding import AudioRejected, decode_audio
 from tts.fields import SpeechTextField
 from tts.models import EmotionPreset
 
@@ -61,6 +70,8 @@ from .serializers import (
 from .services import workflow
 from .services.conversations import conversation_mark_read, conversation_resume_or_create
 from .services.messages import CLIENT_ID_MAX, agent_reply_create, customer_message_post
+from .services.moderation import SensitiveTextRefused
+from .services.voice_messages import customer_voice_post
 from .services.workflow import WorkflowError
 
 
@@ -168,7 +179,32 @@ class ConversationDetailApi(APIView):
     name="post",
 )
 class ConversationMessagesApi(APIView):
-    """GET: messages oldest first (`after` for polling). POST: a customer's message."""
+    """GET: messages oldest first (`after` for polling). POST: a customer's message, typed
+    (JSON `text`) or spoken (multipart `audio`, or JSON `audio_base64` + `format`)."""
+
+    parser_classes = [JSONParser, MultiPartParser]
+
+    class VoiceCreateInputSerializer(serializers.Serializer):
+        audio = serializers.FileField(
+            required=False, help_text="multipart: the recording (wav, mp3, aac/m4a, silk, ...)"
+        )
+        audio_base64 = serializers.CharField(
+            required=False,
+            allow_blank=True,  # an empty recording gets its own code (audio_empty)
+            trim_whitespace=True,
+            help_text="JSON: the recording, base64",
+        )
+        format = serializers.CharField(
+            required=False,
+            max_length=40,
+            help_text="Declared format; must agree with the bytes. Required for raw pcm.",
+        )
+        sample_rate = serializers.IntegerField(
+            required=False, help_text="Raw PCM (16-bit mono) and SILK: the recording's rate."
+        )
+        client_id = serializers.CharField(
+            required=False, allow_blank=True, max_length=CLIENT_ID_MAX
+        )
 
     class MessageCreateInputSerializer(serializers.Serializer):
         text = serializers.CharField(
@@ -239,15 +275,22 @@ class ConversationMessagesApi(APIView):
 
     @extend_schema(
         operation_id="conversations_messages_create",
-        request=MessageCreateInputSerializer,
+        request={
+            "application/json": MessageCreateInputSerializer,
+            "multipart/form-data": VoiceCreateInputSerializer,
+        },
         responses={201: MessagePostOutputSerializer, 200: MessagePostOutputSerializer},
         description="201 with the stored message and the bot's auto-reply (or null); "
-        "200 with the already stored pair when `client_id` was seen before.",
+        "200 with the already stored pair when `client_id` was seen before. A voice message: "
+        "multipart `audio`, or JSON `audio_base64` + `format` (see docs/api.md); its transcript "
+        "follows as a `message.transcribed` event.",
     )
     def post(self, request, conversation_id: int):
         conversation = conversation_get_for_customer(
             user=request.user, conversation_id=conversation_id
         )
+        if "audio" in request.data or "audio_base64" in request.data:
+            return self._post_voice(request, conversation)
         serializer = self.MessageCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = customer_message_post(
@@ -261,6 +304,71 @@ class ConversationMessagesApi(APIView):
             "bot_reply": message_payload(result.bot_reply) if result.bot_reply else None,
         }
         return Response(data, status=status.HTTP_201_CREATED if result.created else 200)
+
+    def _post_voice(self, request, conversation):
+        if "text" in request.data:
+            raise exceptions.ValidationError({"text": [_("Send either text or audio, not both.")]})
+        serializer = self.VoiceCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        audit = {
+            "user": request.user,
+            "conversation_id": conversation.pk,
+            "client_ip": client_ip(request),
+        }
+        try:
+            raw, declared = voice_upload_bytes(data)
+            decoded = decode_audio(
+                raw, declared=declared, sample_rate=data.get("sample_rate"), limits=asr_limits()
+            )
+        except AudioRejected as exc:
+            tts_services.recognition_record(event="rejected", error=exc.code, **audit)
+            raise ClientError(
+                exc.message, exc.code, status_code=exc.status, fields={"audio": [exc.message]}
+            ) from exc
+        result = customer_voice_post(
+            conversation=conversation,
+            author=request.user,
+            decoded=decoded,
+            client_id=data.get("client_id", ""),
+        )
+        if result.created:
+            tts_services.recognition_record(
+                event="received",
+                message_id=result.message.pk,
+                audio_format=decoded.format,
+                size_bytes=len(raw),
+                duration_ms=decoded.duration_ms,
+                **audit,
+            )
+        data = {"message": message_payload(result.message), "bot_reply": None}
+        return Response(data, status=status.HTTP_201_CREATED if result.created else 200)
+
+
+def voice_upload_bytes(data: dict) -> tuple[bytes, str | None]:
+    """The uploaded audio and its declared format, size-checked before anything is decoded."""
+    limit = settings.ASR_MAX_BYTES
+    upload = data.get("audio")
+    if upload is not None:
+        if upload.size > limit:
+            raise AudioRejected("audio_too_large", f"audio is larger than {limit} bytes", 413)
+        declared = data.get("format")
+        content_type = (upload.content_type or "").lower()
+        if not declared and content_type.startswith("audio/"):
+            declared = content_type  # the browser's MediaRecorder type, e.g. audio/webm
+        return upload.read(), declared
+    text = data.get("audio_base64") or ""
+    if "," in text[:100] and text.startswith("data:"):
+        text = text.split(",", 1)[1]  # a data: URL as some clients send it
+    if len(text) > (limit + 2) // 3 * 4:
+        raise AudioRejected("audio_too_large", f"audio is larger than {limit} bytes", 413)
+    if not data.get("format"):
+        raise AudioRejected("audio_format_required", "give the format of audio_base64")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise AudioRejected("audio_base64", "audio_base64 is not valid base64") from exc
+    return raw, data["format"]
 
 
 # --- agents -----------------------------------------------------------------------------------
@@ -504,14 +612,73 @@ class AgentConversationReplyApi(WorkflowApiView):
         serializer = self.AgentReplyInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        message = agent_reply_create(
-            conversation=conversation,
-            agent=request.user,
-            text=data.get("text", ""),
-            short_code=data.get("short_code", "").strip(),
-            emotion=data.get("emotion"),
-        )
+        try:
+            message = agent_reply_create(
+                conversation=conversation,
+                agent=request.user,
+                text=data.get("text", ""),
+                short_code=data.get("short_code", "").strip(),
+                emotion=data.get("emotion"),
+            )
+        except SensitiveTextRefused as exc:
+            raise ClientError(
+                str(exc), exc.code, fields={"text": [str(exc)], "categories": exc.categories}
+            ) from exc
         return Response(message_payload(message), status=status.HTTP_201_CREATED)
+
+
+class ModerationHitSerializer(serializers.Serializer):
+    word = serializers.CharField()
+    category = serializers.CharField()
+    action = serializers.CharField()
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+
+
+# For the OpenAPI schema only (the view answers with a plain dict).
+class ModerationCheckOutputSerializer(serializers.Serializer):
+    blocked = serializers.BooleanField()
+    flagged = serializers.BooleanField()
+    masked_text = serializers.CharField()
+    categories = serializers.ListField(child=serializers.CharField())
+    hits = ModerationHitSerializer(many=True)
+
+
+class AgentModerationCheckApi(APIView):
+    """Would this reply be sent? The console asks before sending (and shows why not)."""
+
+    permission_classes = [IsAgent]
+
+    class ModerationCheckInputSerializer(serializers.Serializer):
+        text = serializers.CharField(max_length=4000, trim_whitespace=False)
+
+    @extend_schema(
+        operation_id="agent_moderation_check",
+        request=ModerationCheckInputSerializer,
+        responses={200: ModerationCheckOutputSerializer},
+    )
+    def post(self, request):
+        serializer = self.ModerationCheckInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = tts_services.text_moderate(text=serializer.validated_data["text"])
+        return Response(
+            {
+                "blocked": result.blocked,
+                "flagged": result.flagged,
+                "masked_text": result.masked_text,
+                "categories": result.categories,
+                "hits": [
+                    {
+                        "word": h.word,
+                        "category": h.category,
+                        "action": h.action,
+                        "start": h.start,
+                        "end": h.end,
+                    }
+                    for h in result.hits
+                ],
+            }
+        )
 
 
 class AgentCustomerPanelApi(APIView):

@@ -30,6 +30,11 @@ urlpatterns = [
         name="agent-conversation-resolve",
     ),
     path(
+        "agent/moderation/check/",
+        api.AgentModerationCheckApi.as_view(),
+        name="agent-moderation-check",
+    ),
+    path(
         "agent/conversations/<int:conversation_id>/reply/",
         api.AgentConversationReplyApi.as_view(),
         name="agent-conversation-reply",

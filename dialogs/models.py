@@ -85,6 +85,8 @@ class Conversation(models.Model):
     last_message_at = models.DateTimeField(_("last message at"), null=True, blank=True)
     # Unread counts in the console: customer messages newer than this.
     agent_read_at = models.DateTimeField(_("read by agents at"), null=True, blank=True)
+    # A customer message or transcript hit the sensitive-word list: supervisors review it.
+    moderation_flagged = models.BooleanField(_("flagged by the word filter"), default=False)
     # Workflow (dialogs/services/workflow.py): queue, SLA timers, out-of-hours notice.
     handoff_reason = models.CharField(
         _("handoff reason"), max_length=16, choices=HandoffReason.choices, blank=True
@@ -134,6 +136,11 @@ class AudioStatus(models.TextChoices):
     PENDING = "pending", _("pending")
     READY = "ready", _("ready")
     FAILED = "failed", _("failed")
+
+
+class MessageKind(models.TextChoices):
+    TEXT = "text", _("text")
+    VOICE = "voice", _("voice")
 
 
 class RulesQuerySet(models.QuerySet):
@@ -343,7 +350,30 @@ class Message(models.Model):
         related_name="dialog_messages",
         verbose_name=_("author"),
     )
-    text = models.TextField(_("text"))
+    # For a voice message: the transcript once ready ("" while pending, failed or silent).
+    text = models.TextField(_("text"), blank=True)
+    kind = models.CharField(
+        _("kind"), max_length=8, choices=MessageKind.choices, default=MessageKind.TEXT
+    )
+    # Voice messages: the upload, decoded and stored as 16 kHz MP3 (playable everywhere; SILK
+    # and raw PCM are not), served like clips through signed, expiring URLs.
+    voice_file = models.FileField(_("voice"), upload_to="voice/%Y/%m/", blank=True)
+    voice_format = models.CharField(_("uploaded format"), max_length=8, blank=True)
+    voice_duration_ms = models.PositiveIntegerField(_("voice duration (ms)"), null=True, blank=True)
+    transcript_status = models.CharField(
+        _("transcript"),
+        max_length=16,
+        choices=AudioStatus.choices,
+        default=AudioStatus.NONE,
+        db_index=True,
+    )
+    transcript_error = models.CharField(_("transcript error"), max_length=300, blank=True)
+    transcript_updated_at = models.DateTimeField(_("transcribed at"), null=True, blank=True)
+    # Sensitive-word filter: `text` keeps the original (supervisors see it in the admin);
+    # `masked_text` is what customers and agents are shown when a rule masks.
+    moderation_flagged = models.BooleanField(_("flagged by the word filter"), default=False)
+    masked_text = models.TextField(_("text as displayed"), blank=True)
+    moderation_hits = models.JSONField(_("sensitive words found"), default=list, blank=True)
     canned_phrase = models.ForeignKey(
         CannedPhrase,
         on_delete=models.SET_NULL,

@@ -22,9 +22,15 @@ from .models import (
     ConversationStatus,
     HandoffReason,
     Message,
+    MessageKind,
     SenderKind,
 )
 from .selectors import workflow
+from .selectors.voice import (
+    message_display_text,
+    message_transcript_payload,
+    message_voice_payload,
+)
 
 # What `message_payload` reads, for select_related: the author's display name comes from the
 # customer profile; the clip is read only when the audio is ready.
@@ -58,13 +64,36 @@ class MessageAudio(TypedDict):
     error: Annotated[str | None, "A plain statement for the reader; only when `status` is `failed`"]
 
 
+class MessageVoice(TypedDict):
+    url: Annotated[str, "Signed, expiring URL of the recording (MP3, playable everywhere)"]
+    duration_ms: int | None
+    format: Annotated[str, "The uploaded format: wav, mp3, aac, pcm, silk, webm or ogg"]
+
+
+class MessageTranscript(TypedDict):
+    status: Annotated[str, AudioStatus, "pending -> ready | failed, never back"]
+    text: Annotated[str, "Masked where the word filter masks; empty until ready"]
+    empty: Annotated[bool, "Ready but nothing was said (silence): no bot reply follows"]
+
+
+class MessageModeration(TypedDict):
+    flagged: Annotated[bool, "The sensitive-word filter matched (staff review)"]
+    masked: Annotated[bool, "`text` is shown with sensitive words masked"]
+
+
 class MessagePayload(TypedDict):
     id: int
     conversation_id: int
     client_id: Annotated[str | None, "The sender's idempotency key, if one was given"]
     sender_kind: Annotated[str, SenderKind]
     author: Annotated[str, 'Display name of the customer or agent; "" for the bot']
-    text: str
+    text: Annotated[
+        str, "Masked for display where the word filter masks; a voice message's transcript"
+    ]
+    kind: Annotated[str, MessageKind]
+    voice: Annotated[MessageVoice | None, "Voice messages only"]
+    transcript: Annotated[MessageTranscript | None, "Voice messages only"]
+    moderation: MessageModeration
     intent: Annotated[NameLabel | None, "What the customer's message was classified as"]
     created_at: IsoDateTime
     audio: MessageAudio
@@ -147,7 +176,12 @@ def message_payload(message: Message) -> MessagePayload:
         "client_id": message.client_id or None,
         "sender_kind": message.sender_kind,
         "author": message.author.display_name if message.author_id else "",
-        "text": message.text,
+        # Masked for display; the original stays in the database for supervisors (admin).
+        "text": message_display_text(message),
+        "kind": message.kind,
+        "voice": message_voice_payload(message),
+        "transcript": message_transcript_payload(message),
+        "moderation": {"flagged": message.moderation_flagged, "masked": bool(message.masked_text)},
         "intent": {"name": intent.name, "label": intent.label} if intent is not None else None,
         "created_at": timezone.localtime(message.created_at).isoformat(),
         "audio": message_audio(message),

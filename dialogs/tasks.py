@@ -11,6 +11,11 @@ from common.tasks import task_enqueue
 from tts.services import SpeechSynthesisFailed
 
 from .services.phrases import phrase_precompute, phrases_precompute_all
+from .services.voice_messages import (
+    TranscriptionFailed,
+    message_transcribe,
+    message_transcript_mark_failed,
+)
 from .services.voicing import message_audio_mark_failed, message_voice, messages_pending_requeue
 
 logger = logging.getLogger(__name__)
@@ -47,6 +52,29 @@ def message_voice_task(self, message_id: int) -> None:
             type(exc).__name__,
             countdown,
         )
+        raise self.retry(exc=exc, countdown=countdown, max_retries=DB_MAX_RETRIES) from exc
+
+
+TRANSCRIBE_MAX_RETRIES = 2
+
+
+# Routed to the `asr` queue (CELERY_TASK_ROUTES): workers that load Whisper, apart from the
+# TTS ones. Under `make run` it runs in-process after the upload commits.
+@shared_task(bind=True, max_retries=TRANSCRIBE_MAX_RETRIES, acks_late=True)
+def message_transcribe_task(self, message_id: int) -> None:
+    try:
+        message_transcribe(message_id=message_id)
+    except TranscriptionFailed as exc:
+        if self.request.retries >= self.max_retries:
+            message_transcript_mark_failed(message_id=message_id, reason=exc.reason)
+            return
+        countdown = VOICE_RETRY_BACKOFF_SECONDS * (2**self.request.retries)
+        logger.warning(
+            "transcribing message %s failed (%s); retry in %ss", message_id, exc.reason, countdown
+        )
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    except DB_ERRORS as exc:
+        countdown = min(DB_RETRY_MAX_SECONDS, 2 ** (self.request.retries + 1))
         raise self.retry(exc=exc, countdown=countdown, max_retries=DB_MAX_RETRIES) from exc
 
 

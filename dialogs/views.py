@@ -25,8 +25,10 @@ from .selectors.conversations import (
 from .selectors.messages import conversation_messages
 from .selectors.phrases import phrase_search
 from .selectors.policy import emotion_suggestion
+from .selectors.voice import message_from_voice_token
 from .services.conversations import conversation_mark_read
 from .services.messages import agent_reply_create
+from .services.moderation import SensitiveTextRefused
 
 
 def staff_required(view):
@@ -173,6 +175,11 @@ def console_reply(request, conversation_id: int):
             short_code=str(data.get("short_code") or data.get("phrase_code") or ""),
             emotion=emotion,
         )
+    except SensitiveTextRefused as exc:
+        return JsonResponse(
+            error_body(exc.code, str(exc), {"text": [str(exc)], "categories": exc.categories}),
+            status=400,
+        )
     except ValidationError as exc:
         return JsonResponse(validation_error_body(exc), status=400)
     return JsonResponse({"message": message_payload(message)}, status=201)
@@ -195,3 +202,21 @@ def console_phrases(request):
             ]
         }
     )
+
+
+def voice_media(request, token: str):
+    """A voice message's audio by its signed, expiring token (no session: an <audio> element
+    cannot send a JWT; the token is the capability and names one message's file)."""
+    from django.http import FileResponse
+
+    message = message_from_voice_token(token)
+    if message is None:
+        return JsonResponse(error_body("not_found", "Audio not found or link expired."), status=404)
+    try:
+        handle = message.voice_file.open("rb")
+    except FileNotFoundError:
+        return JsonResponse(error_body("not_found", "Audio not found or link expired."), status=404)
+    response = FileResponse(handle, content_type="audio/mpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -24,7 +24,9 @@ from common.csv_safe import csv_cell
 from .models import (
     AudioClip,
     EmotionPreset,
+    ModerationWord,
     PronunciationEntry,
+    RecognitionRecord,
     RemoteVoiceSettings,
     SynthesisRecord,
     Voice,
@@ -662,3 +664,61 @@ class SynthesisRecordAdmin(AuditAdmin):
 
 for _model in (Voice, EmotionPreset, PronunciationEntry):
     register_history_admin(_model)
+
+
+@admin.register(ModerationWord)
+class ModerationWordAdmin(SimpleHistoryAdmin):
+    """The sensitive-word list. Every save reaches all processes at once (a version key in the
+    shared cache); bulk lists come in with `manage.py moderation_import FILE`."""
+
+    list_display = ["word", "category", "action", "is_active", "updated_at"]
+    list_filter = ["action", "category", "is_active"]
+    list_editable = ["action", "is_active"]
+    search_fields = ["word", "category", "note"]
+    actions = ["deactivate", export_csv]
+    csv_fields = ["word", "category", "action", "is_active", "note"]
+
+    @admin.action(description=_("Deactivate selected words"))
+    def deactivate(self, request, queryset):
+        # A loop, not queryset.update(): each save fires the invalidation signal.
+        for word in queryset:
+            word.is_active = False
+            word.save(update_fields=["is_active", "updated_at"])
+
+
+@admin.register(RecognitionRecord)
+class RecognitionRecordAdmin(AuditAdmin):
+    list_display = [
+        "created_at",
+        "event",
+        "user",
+        "message_id",
+        "audio_format",
+        "duration_ms",
+        "size_bytes",
+        "latency_ms",
+        "transcript_length",
+        "flagged",
+        "error",
+    ]
+    list_filter = ["event", "audio_format", "flagged", "created_at"]
+    date_hierarchy = "created_at"
+    search_fields = ["=message_id", "=conversation_id", "error"]
+    csv_fields = [
+        "created_at",
+        "event",
+        "user_id",
+        "message_id",
+        "conversation_id",
+        "audio_format",
+        "size_bytes",
+        "duration_ms",
+        "latency_ms",
+        "transcript_length",
+        "flagged",
+        "error",
+        "client_ip",
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.delivery import stored_file_response
-from common.errors import ServiceUnavailable, error_body
+from common.errors import ClientError, ServiceUnavailable, error_body
 from common.net import request_ip
 from common.tasks import task_enqueue
 from tts import selectors, services
@@ -108,6 +108,8 @@ def speech_for_request(request, data: dict, *, source: str, api_key_name: str = 
     except services.SpeechBudgetExceeded as exc:
         raise exceptions.Throttled(wait=exc.retry_after, detail=exc.message, code=exc.code) from exc
     except services.SpeechTextRejected as exc:
+        if exc.code == "sensitive_text":
+            raise ClientError(exc.message, exc.code, fields={"text": [exc.message]}) from exc
         raise exceptions.ValidationError({"text": [exc.message]}, code=exc.code) from exc
     except services.SpeechSynthesisFailed as exc:
         raise ServiceUnavailable(

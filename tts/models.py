@@ -341,3 +341,88 @@ class SynthesisRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.source} {self.status}"
+
+
+class ModerationAction(models.TextChoices):
+    BLOCK = "block", _("block")
+    MASK = "mask", _("mask")
+    FLAG = "flag", _("flag")
+
+
+class ModerationWord(models.Model):
+    """A sensitive word: matched folded (full/half width, case) and across separators."""
+
+    word = models.CharField(_("word"), max_length=64, unique=True)
+    category = models.CharField(_("category"), max_length=32, db_index=True)
+    action = models.CharField(
+        _("action"),
+        max_length=8,
+        choices=ModerationAction.choices,
+        default=ModerationAction.MASK,
+        help_text=_(
+            "block: outgoing replies and speech requests are refused; mask: shown as *; "
+            "flag: kept as is, the message and conversation are marked for review."
+        ),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("sensitive word")
+        verbose_name_plural = _("sensitive words")
+        ordering = ["category", "word"]
+
+    def __str__(self) -> str:
+        return f"{self.word} ({self.category}, {self.action})"
+
+    def clean(self) -> None:
+        from tts.moderation import fold_text
+
+        self.word = (self.word or "").strip()
+        if not fold_text(self.word)[0]:
+            raise ValidationError({"word": _("The word has no letters or characters to match.")})
+
+
+class RecognitionEvent(models.TextChoices):
+    RECEIVED = "received", _("voice message received")
+    REJECTED = "rejected", _("upload rejected")
+    TRANSCRIBED = "transcribed", _("transcribed")
+    FAILED = "failed", _("transcription failed")
+
+
+class RecognitionRecord(models.Model):
+    """Audit of voice input: every upload (accepted or refused) and every transcription.
+
+    No transcript text here (customer speech is not audit data); the message holds it.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="recognition_records",
+        verbose_name=_("user"),
+    )
+    event = models.CharField(_("event"), max_length=16, choices=RecognitionEvent.choices)
+    message_id = models.BigIntegerField(_("message id"), null=True, blank=True, db_index=True)
+    conversation_id = models.BigIntegerField(_("conversation id"), null=True, blank=True)
+    audio_format = models.CharField(_("format"), max_length=8, blank=True)
+    size_bytes = models.PositiveIntegerField(_("size (bytes)"), default=0)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), default=0)
+    transcript_length = models.PositiveIntegerField(_("transcript length"), default=0)
+    flagged = models.BooleanField(_("flagged by the word filter"), default=False)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("speech recognition record")
+        verbose_name_plural = _("speech recognition records")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_display()} #{self.message_id or '-'}"

@@ -12,9 +12,11 @@ from django.core import signing
 from django.core.cache import cache
 from django.urls import reverse
 
-from tts.models import AudioClip, EmotionPreset, PronunciationEntry, Voice
+from tts.models import AudioClip, EmotionPreset, ModerationWord, PronunciationEntry, Voice
+from tts.moderation import WordEntry, WordMatcher
 
 LEXICON_VERSION_KEY = "tts:lexicon:version"
+MODERATION_VERSION_KEY = "tts:moderation:version"
 _CLIP_SALT = "tts.clip-url"
 _CLIP_KEY_CHARS = 16
 
@@ -114,3 +116,34 @@ def _clip_path_prefix() -> str:
     path = reverse("tts-clip", kwargs={"token": "x"})
     assert path.endswith("/x"), path  # the token is the last path segment
     return path[:-1]
+
+
+_moderation_lock = threading.Lock()
+_moderation_cache: dict = {"version": None, "matcher": None}
+
+
+def moderation_version() -> int:
+    try:
+        return int(cache.get(MODERATION_VERSION_KEY) or 0)
+    except Exception:  # cache down: rebuild from the table every time (correct, slower)
+        return -1
+
+
+def moderation_matcher() -> WordMatcher:
+    """The process's matcher for the active word list. One cache read per call decides whether
+    it is current: an admin edit or an import bumps the shared version, and every process
+    (web, workers) rebuilds on its next check, without a restart."""
+    version = moderation_version()
+    matcher = _moderation_cache["matcher"]
+    if matcher is not None and version >= 0 and _moderation_cache["version"] == version:
+        return matcher
+    entries = [
+        WordEntry(word, category, action)
+        for word, category, action in ModerationWord.objects.filter(is_active=True).values_list(
+            "word", "category", "action"
+        )
+    ]
+    matcher = WordMatcher(entries, version=str(version))
+    with _moderation_lock:
+        _moderation_cache.update(version=version, matcher=matcher)
+    return matcher

@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -167,6 +167,8 @@ def _build_request(
         raise SpeechTextRejected(
             "too_long", f"文本过长（最多 {settings.TTS_MAX_TEXT_CHARS} 字）/ The text is too long."
         )
+    # Before anything is voiced: API, streaming, OpenAI-compatible and reply voicing alike.
+    sensitive_text_check(text=text)
     try:
         version = engine_version()
     except EngineUnavailable as exc:
@@ -882,3 +884,111 @@ def clip_file_restore(*, clip_id: int) -> AudioClip | None:
         clip.file.name = saved
     logger.warning("audio clip %s had no file; rendered it again", clip.pk)
     return clip
+
+
+# --- moderation -------------------------------------------------------------------------------
+
+
+def text_moderate(*, text: str):
+    """The sensitive-word verdict on ``text`` (a tts.moderation.ModerationResult)."""
+    from tts.selectors import moderation_matcher
+
+    return moderation_matcher().check(text or "")
+
+
+def moderation_words_import(
+    *, lines: Iterable[str], category: str = "default", action: str = "mask"
+) -> dict[str, int]:
+    """Import `word[<TAB>category[<TAB>action]]` lines (blank lines and # comments skipped).
+
+    Existing words are updated; one transaction, one version bump (the post_save signal
+    fires per row but the bump happens once per commit hook, cheaply).
+    """
+    from tts.models import ModerationAction, ModerationWord
+
+    valid_actions = set(ModerationAction.values)
+    if action not in valid_actions:
+        raise ValueError(f"action must be one of {sorted(valid_actions)}")
+    rows: dict[str, tuple[str, str]] = {}
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip().lstrip("\ufeff")
+        if not line or line.startswith("#"):
+            continue
+        parts = [p.strip() for p in line.split("\t")]
+        word = parts[0]
+        row_category = parts[1] if len(parts) > 1 and parts[1] else category
+        row_action = parts[2] if len(parts) > 2 and parts[2] else action
+        if row_action not in valid_actions:
+            raise ValueError(
+                f"line {number}: action {row_action!r} is not one of {sorted(valid_actions)}"
+            )
+        if len(word) > 64 or len(row_category) > 32:
+            raise ValueError(f"line {number}: word or category too long")
+        rows[word] = (row_category, row_action)
+    created = updated = 0
+    with transaction.atomic():
+        existing = {w.word: w for w in ModerationWord.objects.filter(word__in=list(rows))}
+        new = []
+        for word, (row_category, row_action) in rows.items():
+            current = existing.get(word)
+            if current is None:
+                new.append(ModerationWord(word=word, category=row_category, action=row_action))
+            elif (current.category, current.action, current.is_active) != (
+                row_category,
+                row_action,
+                True,
+            ):
+                current.category, current.action, current.is_active = row_category, row_action, True
+                current.save(update_fields=["category", "action", "is_active", "updated_at"])
+                updated += 1
+        ModerationWord.objects.bulk_create(new, batch_size=1000)
+        created = len(new)
+        from tts.signals import moderation_version_bump
+
+        # bulk_create sends no post_save: bump once for the whole import.
+        transaction.on_commit(moderation_version_bump)
+    return {"created": created, "updated": updated}
+
+
+def sensitive_text_check(*, text: str) -> None:
+    """Refuse text with a `block` word: raise SpeechTextRejected("sensitive_text")."""
+    result = text_moderate(text=text)
+    if result.blocked:
+        raise SpeechTextRejected(
+            "sensitive_text",
+            "文本包含敏感词，不能合成 / The text contains blocked words: "
+            + ", ".join(result.categories),
+        )
+
+
+def recognition_record(
+    *,
+    event: str,
+    user=None,
+    message_id: int | None = None,
+    conversation_id: int | None = None,
+    audio_format: str = "",
+    size_bytes: int = 0,
+    duration_ms: int = 0,
+    latency_ms: int = 0,
+    transcript_length: int = 0,
+    flagged: bool = False,
+    error: str = "",
+    client_ip: str | None = None,
+):
+    from tts.models import RecognitionRecord
+
+    return RecognitionRecord.objects.create(
+        event=event,
+        user=user if getattr(user, "is_authenticated", False) else None,
+        message_id=message_id,
+        conversation_id=conversation_id,
+        audio_format=audio_format[:8],
+        size_bytes=size_bytes,
+        duration_ms=duration_ms,
+        latency_ms=latency_ms,
+        transcript_length=transcript_length,
+        flagged=flagged,
+        error=error[:300],
+        client_ip=client_ip,
+    )

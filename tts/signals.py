@@ -17,8 +17,16 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import Signal, receiver
 
-from tts.models import EmotionPreset, PronunciationEntry
-from tts.selectors import LEXICON_VERSION_KEY
+from tts.models import EmotionPreset, ModerationWord, PronunciationEntry
+from tts.selectors import LEXICON_VERSION_KEY, MODERATION_VERSION_KEY
+
+
+def _bump(key: str) -> None:
+    try:
+        cache.incr(key)
+    except ValueError:  # key missing
+        cache.set(key, 1, timeout=None)
+
 
 preset_controls_changed = Signal()  # kwargs: preset
 lexicon_words_changed = Signal()  # kwargs: words (list[str])
@@ -27,10 +35,11 @@ PRESET_CONTROLS = ("speed", "pitch", "energy", "pause")
 
 
 def _bump_lexicon_version() -> None:
-    try:
-        cache.incr(LEXICON_VERSION_KEY)
-    except ValueError:  # key missing
-        cache.set(LEXICON_VERSION_KEY, 1, timeout=None)
+    _bump(LEXICON_VERSION_KEY)
+
+
+def moderation_version_bump() -> None:
+    _bump(MODERATION_VERSION_KEY)
 
 
 @receiver(pre_save, sender=PronunciationEntry)
@@ -70,6 +79,12 @@ def _preset_saved(sender, instance: EmotionPreset, created: bool, **kwargs) -> N
     transaction.on_commit(
         lambda: preset_controls_changed.send(sender=EmotionPreset, preset=instance)
     )
+
+
+@receiver([post_save, post_delete], sender=ModerationWord)
+def moderation_word_changed(sender, **kwargs):
+    # Same reason as the lexicon: admin edits, bulk actions and imports all invalidate.
+    transaction.on_commit(moderation_version_bump)
 
 
 @worker_process_init.connect

@@ -43,6 +43,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ConversationStatusEnum": "dialogs.models.ConversationStatus",
         "AudioStatusEnum": "dialogs.models.AudioStatus",
+        # The payload types' choice fields carry bare values (no labels): a message's audio
+        # and a voice message's transcript share this set, and keep the name it had.
+        "MessageAudioStatusEnum": ["none", "pending", "ready", "failed"],
         "PresenceEnum": "dialogs.models.Presence",
         "HandoffReasonEnum": "dialogs.models.HandoffReason",
     },

@@ -34,8 +34,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=120)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
-# Voicing and phrase rendering need the engine: they go to the workers that load it.
-CELERY_TASK_ROUTES = {"dialogs.tasks.*": {"queue": "tts"}}
+# Voicing and phrase rendering need the engine: they go to the workers that load it. Exact
+# names win over globs: transcription goes to `asr` workers (they load Whisper).
+CELERY_TASK_ROUTES = {
+    "dialogs.tasks.message_transcribe_task": {"queue": "asr"},
+    "tts.tasks.*": {"queue": "tts"},
+    "dialogs.tasks.*": {"queue": "tts"},
+}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # A new pool process imports torch before it reports "up": on a busy host that takes longer than
 # Celery's 4 s default, and the main process then kills it and tries again, forever (seen after a

@@ -1,6 +1,6 @@
 """Schemathesis over EVERY operation in /api/schema/: no 500, no response outside the schema."""
 
-import zlib
+import itertools
 
 import pytest
 from django.core.signals import request_finished, request_started
@@ -83,17 +83,17 @@ def test_every_operation_survives_generated_requests(wsgi_app, engine):
                     body[key] = body[key][:12]
         return body
 
+    aimed = itertools.count()
+
     @schema.hook("map_path_parameters")
     def real_conversation_sometimes(context, path_parameters):
-        # Half the time aim at a conversation that exists, so the happy paths run too.
+        # Every other generated case aims at a conversation that exists, so the happy paths
+        # run too. A counter, not a hash of the generated values: which values Hypothesis draws
+        # for one operation shifts with unrelated changes anywhere in the schema, and with five
+        # examples a hash could (and did) come out even every time, leaving only 404s. The
+        # counter is as deterministic as the derandomised run that calls it.
         key = "conversation_id"
-        # crc32, not hash(): hash() of a str changes with every process (PYTHONHASHSEED), so
-        # the derandomised run would still aim differently each time.
-        if (
-            path_parameters
-            and key in path_parameters
-            and zlib.crc32(repr(path_parameters).encode()) % 2
-        ):
+        if path_parameters and key in path_parameters and next(aimed) % 2 == 0:
             path_parameters[key] = conversation.pk
         return path_parameters
 

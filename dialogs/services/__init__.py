@@ -5,4 +5,6 @@
 - `voicing`: queue and attach speech to a reply, mark it failed, the recovery sweep
 - `phrases`: phrase variables, precompute, re-rendering when presets or the lexicon change
 - `audit`: retention of audit rows
+- `moderation`: the sensitive-word filter on customers' words and on replies
+- `voice_messages`: customers' voice messages and their transcripts (the `asr` queue)
 """

@@ -1,6 +1,7 @@
 """Message writes: a customer's message (idempotent by client_id) and the replies to it, by
 the bot (a matching canned phrase) or by an agent. Replies are voiced after commit."""
 
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -9,7 +10,9 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from tts import services as tts_services
 from tts.models import EmotionPreset
+from tts.moderation import ModerationResult
 
 from ..events import conversation_event_publish
 from ..models import (
@@ -27,8 +30,11 @@ from ..selectors.phrases import phrase_get_by_code, phrase_match_for_text
 from ..selectors.policy import emotion_for_intent, emotion_suggestion, intent_classify
 from . import workflow
 from .conversations import conversation_updated_publish
+from .moderation import SensitiveTextRefused, moderation_apply, outgoing_text_check
 from .phrases import phrase_text_render
 from .voicing import message_voice_queue
+
+logger = logging.getLogger(__name__)
 
 CLIENT_ID_MAX = 64
 # The relations a new message is handed as objects the caller already holds: validating them
@@ -60,6 +66,8 @@ def _message_store(
     canned_phrase: CannedPhrase | None = None,
     voiced: bool = False,
     client_id: str = "",
+    moderation: ModerationResult | None = None,
+    **fields,
 ) -> Message:
     message = Message(
         conversation=conversation,
@@ -72,7 +80,10 @@ def _message_store(
         canned_phrase=canned_phrase,
         audio_status=AudioStatus.PENDING if voiced else AudioStatus.NONE,
         client_id=client_id,
+        **fields,
     )
+    if moderation is not None:
+        moderation_apply(message=message, conversation=conversation, result=moderation)
     message.full_clean(
         exclude=_TRUSTED_RELATIONS, validate_unique=False, validate_constraints=False
     )
@@ -80,7 +91,14 @@ def _message_store(
     conversation.last_message = message
     conversation.last_message_at = message.created_at
     conversation.save(
-        update_fields=["last_message", "last_message_at", "status", "assigned_agent", "updated_at"]
+        update_fields=[
+            "last_message",
+            "last_message_at",
+            "status",
+            "assigned_agent",
+            "moderation_flagged",
+            "updated_at",
+        ]
     )
     conversation_event_publish(
         conversation_id=conversation.pk,
@@ -154,14 +172,27 @@ def _customer_message_store(
         text=text,
         intent=intent,
         client_id=client_id,
+        moderation=tts_services.text_moderate(text=text),
     )
+    bot_reply = customer_text_answer(
+        conversation=conversation, message=message, text=text, intent=intent
+    )
+    return message, bot_reply
+
+
+def customer_text_answer(
+    *, conversation: Conversation, message: Message, text: str, intent: Intent | None
+) -> Message | None:
+    """What follows a customer's words, typed or transcribed (voice messages): the workflow
+    routes the message; unless a human has it, the bot answers when a canned phrase matches,
+    else the conversation is handed off. The bot's reply (or the handoff's acknowledgement)."""
     served = conversation.assigned_agent_id is not None or (
         conversation.status == ConversationStatus.WAITING
     )
     if workflow.customer_message_received(conversation=conversation, message=message):
         # A human has it, so the bot stays quiet; handed off just now, the acknowledgement (or
         # the out-of-hours notice) is the reply. Looked up only then: handoffs are rare.
-        return message, None if served else bot_reply_after(message=message)
+        return None if served else bot_reply_after(message=message)
     phrase = phrase_match_for_text(text=text)
     bot_reply = None
     if phrase is not None:
@@ -169,7 +200,7 @@ def _customer_message_store(
     else:
         workflow.message_unanswered(conversation=conversation, message=message)
         bot_reply = bot_reply_after(message=message)  # the handoff's acknowledgement, if sent
-    return message, bot_reply
+    return bot_reply
 
 
 @transaction.atomic
@@ -203,10 +234,17 @@ def customer_message_post(
 @transaction.atomic(savepoint=False)
 def bot_reply_create(
     *, conversation: Conversation, phrase: CannedPhrase, intent: Intent | None
-) -> Message:
+) -> Message | None:
     text = phrase_text_render(
         text=phrase.text, customer=conversation.customer, agent=conversation.assigned_agent
     )
+    try:
+        moderation = outgoing_text_check(text=text)
+    except SensitiveTextRefused as exc:
+        # A canned phrase (or a nickname filled into it) hit a block word: stay silent rather
+        # than say it. The log names the phrase, never the text.
+        logger.warning("bot reply with phrase %s blocked by the word filter: %s", phrase.pk, exc)
+        return None
     return _message_store(
         conversation=conversation,
         sender_kind=SenderKind.BOT,
@@ -214,6 +252,7 @@ def bot_reply_create(
         emotion=emotion_for_intent(intent=intent),
         canned_phrase=phrase,
         voiced=True,
+        moderation=moderation,
     )
 
 
@@ -242,6 +281,7 @@ def agent_reply_create(
     text = phrase_text_render(text=_clean_text(text), customer=conversation.customer, agent=agent)
     _check_speakable_length(text)
     workflow.check_may_reply(conversation=conversation, agent=agent)
+    moderation = outgoing_text_check(text=text)  # SensitiveTextRefused: nothing is sent
     overridden = emotion is not None
     if emotion is None:
         emotion = emotion_suggestion(conversation=conversation)
@@ -259,4 +299,5 @@ def agent_reply_create(
         emotion_overridden=overridden,
         canned_phrase=phrase,
         voiced=True,
+        moderation=moderation,
     )

@@ -54,7 +54,8 @@ def message_voice(*, message_id: int) -> Message:
         return message  # acks_late redelivery: already done
     try:
         result = tts_services.speech_clip_get_or_create(
-            text=message.text,
+            # A masked reply is spoken as shown: masked words are never voiced.
+            text=message.masked_text or message.text,
             preset=message.emotion,
             source=SynthesisSource.REPLY,
             user=message.author,

@@ -48,8 +48,14 @@ test_database_url.__test__ = False  # a helper, not a test
 
 
 @pytest.fixture
-def celery_worker_process(settings):
-    """`celery worker -Q tts,default` on the test database; the test process stops being eager."""
+def worker_queues() -> str:
+    return "tts,default"
+
+
+@pytest.fixture
+def celery_worker_process(settings, worker_queues):
+    """`celery worker -Q <worker_queues>` on the test database; the test process stops being
+    eager. Override `worker_queues` to run another queue (the `asr` test does)."""
     from cs_platform.celery import app
 
     if not (voice_dir(settings.TTS_MODEL_DIR) / "config.json").exists():
@@ -67,7 +73,7 @@ def celery_worker_process(settings):
     }
     log = tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log", delete=False)
     command = [sys.executable, "-m", "celery", "-A", "cs_platform", "worker"]
-    command += ["-Q", "tts,default", "--concurrency", "1", "--pool", "prefork", "-l", "info"]
+    command += ["-Q", worker_queues, "--concurrency", "1", "--pool", "prefork", "-l", "info"]
     # Possibly one node among several test runs: a unique name and no cluster chatter.
     command += ["-n", f"test-{uuid.uuid4().hex[:8]}@%h"]
     command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
