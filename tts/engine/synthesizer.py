@@ -78,6 +78,18 @@ class _Job:
     result: np.ndarray | None = field(default=None, repr=False)
 
 
+# Utterances per forward pass in `synthesize_batch`, per device (measured, bench/tts_bench.py).
+# On CPU, padding a batch to its longest utterance (and its longest mel) costs more than the
+# batch saves: the networks are convolutions that already use every core for one utterance, so
+# batched precompute ran at 1.7-3.7 clips/s against 6.0-7.3 one by one. On CUDA a single
+# utterance leaves the device idle between kernel launches; padded batches fill it.
+BATCH_UTTERANCES = {"cpu": 1, "cuda": 16}
+
+
+def batch_utterances_for(device: torch.device) -> int:
+    return BATCH_UTTERANCES.get(device.type, 1)
+
+
 def _pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -178,10 +190,17 @@ class BakerSynthesizer:
         *,
         controls: Sequence[Controls] | Controls | None = None,
         lexicon: Mapping[str, Sequence[str]] | None = None,
-        max_batch_utterances: int = 16,
+        max_batch_utterances: int | None = None,
     ) -> list[SpeechAudio]:
-        """Render many texts at once (precompute): utterances of similar length are padded
-        into batches. Each result equals what `synthesize` gives for that text."""
+        """Render many texts at once (precompute). Each result equals what `synthesize` gives
+        for that text.
+
+        The strategy is per device (`batch_utterances_for`), unless `max_batch_utterances` is
+        given: on CUDA utterances of similar length are padded into batches; on CPU they are
+        rendered one at a time, which is exactly the `synthesize` path.
+        """
+        if max_batch_utterances is None:
+            max_batch_utterances = batch_utterances_for(self.device)
         if isinstance(controls, Controls) or controls is None:
             controls = [controls or Controls()] * len(texts)
         if len(controls) != len(texts):

@@ -7,10 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tts.engine import audio
 from tts.engine.frontend import TextValidationError
-from tts.engine.synthesizer import ControlError, Controls, EngineConfig, load
+from tts.engine.synthesizer import (
+    ControlError,
+    Controls,
+    EngineConfig,
+    batch_utterances_for,
+    load,
+)
 from tts.tests.audio_measure import median_f0_hz, rms
 
 REPO = Path(__file__).resolve().parents[3]
@@ -80,11 +87,28 @@ def test_stream_pieces_concatenate_to_the_whole(engine):
     assert np.array_equal(np.concatenate([p.samples for p in pieces]), whole.samples)
 
 
-def test_a_batch_equals_one_by_one(engine):
+def test_on_cpu_a_batch_is_rendered_one_utterance_at_a_time(engine):
+    # Padded batches are slower than one by one on CPU (bench/tts_bench.py), so the CPU
+    # strategy is the `synthesize` path itself: the very same samples, not merely close ones.
+    assert batch_utterances_for(torch.device("cpu")) == 1
+    assert batch_utterances_for(torch.device("cuda")) > 1
+    texts = ["您好。", "您的订单已经发货，预计明天送达。还有其他问题吗？", GREETING]
+    controls = [Controls(), Controls(speed=1.2), Controls(pitch=5, pause=1.5)]
+
+    batch = engine.synthesize_batch(texts, controls=controls)
+    single = [engine.synthesize(t, controls=c) for t, c in zip(texts, controls, strict=True)]
+
+    assert engine.device.type == "cpu"
+    for b, s in zip(batch, single, strict=True):
+        assert np.array_equal(b.samples, s.samples)
+
+
+def test_a_padded_batch_equals_one_by_one(engine):
+    # The CUDA strategy (padded batches), exercised on CPU: padding must not change the audio.
     texts = ["您好。", "您的订单已经发货，预计明天送达。", GREETING]
     controls = [Controls(), Controls(speed=1.2), Controls(pitch=2)]
 
-    batch = engine.synthesize_batch(texts, controls=controls)
+    batch = engine.synthesize_batch(texts, controls=controls, max_batch_utterances=16)
     single = [engine.synthesize(t, controls=c) for t, c in zip(texts, controls, strict=True)]
 
     for b, s in zip(batch, single, strict=True):
