@@ -9,6 +9,7 @@ cursor pagination.
 
 import base64
 import binascii
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
@@ -20,13 +21,14 @@ from django_ratelimit.decorators import ratelimit
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
 from common.errors import ClientError
+from common.json_bounded import BoundedJSONParser
 from common.net import request_ip as client_ip
 from common.pagination import DefaultCursorPagination
 from tts import services as tts_services
@@ -182,7 +184,8 @@ class ConversationMessagesApi(APIView):
     """GET: messages oldest first (`after` for polling). POST: a customer's message, typed
     (JSON `text`) or spoken (multipart `audio`, or JSON `audio_base64` + `format`)."""
 
-    parser_classes = [JSONParser, MultiPartParser]
+    # The project's depth-bounded JSON parser (deep nesting is a 400), plus uploads.
+    parser_classes = [BoundedJSONParser, MultiPartParser]
 
     class VoiceCreateInputSerializer(serializers.Serializer):
         audio = serializers.FileField(
@@ -289,6 +292,8 @@ class ConversationMessagesApi(APIView):
         conversation = conversation_get_for_customer(
             user=request.user, conversation_id=conversation_id
         )
+        if not isinstance(request.data, Mapping):
+            raise exceptions.ParseError(_("JSON parse error: an object was expected."))
         if "audio" in request.data or "audio_base64" in request.data:
             return self._post_voice(request, conversation)
         serializer = self.MessageCreateInputSerializer(data=request.data)
