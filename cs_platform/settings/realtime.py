@@ -11,12 +11,9 @@ if REDIS_URL:
     CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py 8 reads with a 5 s socket timeout by default, exactly channels_redis's
-            # BZPOPMIN wait (brpop_timeout = 5): an idle socket's read then times out and the
-            # consumer crashes, dropping every WebSocket quiet for ~5 s (seen in make
-            # smoke-prod). A longer read timeout keeps that wait, and still notices a dead Redis.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+            # Idle sockets and shutdown under redis-py 8: see common/channel_layer.py.
+            "BACKEND": "common.channel_layer.ShortWaitRedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
 else:

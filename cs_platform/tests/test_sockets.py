@@ -2,6 +2,8 @@
 403, an Origin check that includes the port (the only guard of the session-authenticated
 sockets against cross-site hijacking), and a cap on open sockets per user."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
@@ -135,3 +137,24 @@ def test_one_user_cannot_hold_more_sockets_than_the_cap(conversation, token, set
     async_to_sync(scenario)()
     other = tokens_for_user(user=CustomerFactory())["access"]
     assert _run(f"/ws/tts/?token={other}") == "open"  # other users are not affected
+
+
+def test_the_redis_layer_outlives_an_idle_wait_and_stops_when_cancelled(settings):
+    # redis-py 8 gives up a read after 5 s; a quiet socket must not (common/channel_layer.py),
+    # and cancelling a waiting receive must end it at once, or an event loop never closes.
+    from channels.layers import get_channel_layer
+
+    assert settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("ShortWaitRedisChannelLayer")
+
+    async def scenario():
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        with pytest.raises(asyncio.TimeoutError):  # nothing came; no redis read timeout either
+            await asyncio.wait_for(layer.receive(channel), 7)
+        waiting = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(0.5)
+        waiting.cancel()
+        done, _ = await asyncio.wait([waiting], timeout=4)
+        assert waiting in done and waiting.cancelled()
+
+    async_to_sync(scenario)()
