@@ -11,6 +11,9 @@ from django.views.decorators.http import require_GET
 
 from accounts.services import dev_login_enabled
 
+# A press shorter than this is a tap, not a voice message (WeChat's 说话时间太短).
+VOICE_MIN_MS = 1000
+
 
 def api_path(path: str) -> str | None:
     """`path` when an API route serves it, else None: the page offers a feature (handoff, CSAT,
@@ -43,8 +46,11 @@ def chat_page(request):
                 "scrollBack": bool(api_path(f"{conversations_url}1/handoff/")),
                 # The workflow's payloads carry the staff nickname as `author`, never a username.
                 "staffNames": bool(api_path(f"{conversations_url}1/handoff/")),
-                # Voice messages: multipart upload on the messages endpoint (h5's API).
-                "voiceInput": False,
+                # Hold to talk: the recording goes to the messages endpoint as multipart
+                # `audio`; the page stops at the server's limit and ignores taps under 1 s.
+                "voiceInput": True,
+                "voiceMaxSeconds": settings.ASR_MAX_SECONDS,
+                "voiceMinMs": VOICE_MIN_MS,
             },
         },
     )

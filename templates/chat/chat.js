@@ -7,7 +7,9 @@
 //   clip plays at a time (a new clip stops the previous one);
 // - audio status only moves forward (none < pending < ready|failed), whatever order the POST
 //   response and the `message.audio_ready` event arrive in;
-// - a failed send keeps its client_id, so a retry is stored at most once.
+// - a failed send keeps its client_id, so a retry is stored at most once (text and voice);
+// - hold to talk: press 按住 说话, release to send; slide up (or leave the button) and release
+//   to cancel; a press under config.voiceMinMs sends nothing; the server's limit stops it.
 (function () {
   "use strict";
   const config = JSON.parse(document.getElementById("chat-config").textContent);
@@ -212,7 +214,29 @@
     return button;
   }
 
+  function renderVoiceMessage(row, m) {
+    // The customer's own recording: green, the wave on the right, its length like 6″.
+    const button = voiceButton(row);
+    button.dataset.state = "ready";
+    button.textContent = "";
+    const wave = document.createElement("span");
+    wave.className = "wave";
+    wave.append(document.createElement("i"), document.createElement("i"), document.createElement("i"));
+    const duration = document.createElement("span");
+    duration.className = "dur";
+    const ms = m.voice.duration_ms;
+    if (ms) {
+      duration.textContent = formatDuration(ms);
+      button.style.width = Math.min(12, 4.5 + ms / 2000) + "rem";
+    }
+    button.append(wave, duration);
+    button.disabled = false;
+    button.setAttribute("aria-label", t.i18nVoiceMessage + (ms ? " " + formatDuration(ms) : ""));
+    button.classList.toggle("playing", playingId === m.id);
+  }
+
   function renderAudio(row, m) {
+    if (m.kind === "voice" && m.voice && m.sender_kind === "customer") { renderVoiceMessage(row, m); return; }
     const audio = m.audio;
     row.dataset.audioStatus = audio.status;
     if (audio.status === "none" && !m.voice) {
@@ -274,9 +298,13 @@
       line.className = "transcript";
       row.querySelector(".col").appendChild(line);
     }
-    line.dataset.state = m.transcript.status;
-    line.textContent = m.transcript.status === "pending" ? t.i18nTranscribing : (m.transcript.text || "");
-    line.hidden = m.transcript.status === "ready" && !m.transcript.text;
+    const status = m.transcript.status;
+    line.dataset.state = status;
+    const empty = status === "ready" && !m.transcript.text;
+    line.toggleAttribute("data-empty", empty || status === "failed");
+    if (status === "pending") line.textContent = t.i18nTranscribing;
+    else if (status === "failed") line.textContent = t.i18nTranscriptFailed;
+    else line.textContent = empty ? t.i18nNoSpeech : m.transcript.text;
   }
 
   function rowOf(id) {
@@ -639,6 +667,13 @@
   }
 
   async function post(body) {
+    if (body.audio) {
+      // A voice message: multipart, the recording as `audio` (its type names the format).
+      const data = new FormData();
+      data.append("audio", body.audio, body.filename);
+      data.append("client_id", body.client_id);
+      return api(conversationUrl("messages/"), { method: "POST", body: data });
+    }
     return api(conversationUrl("messages/"), {
       method: "POST",
       headers: { "Content-Type": "application/json" },
@@ -688,6 +723,36 @@
     return deliver(row, body);
   }
 
+  function sendVoice(blob, durationMs) {
+    // Shown at once as a voice bubble with a spinner; a failure gets the red ! like text, and
+    // tapping it uploads the same recording with the same client_id.
+    const type = (blob.type || "audio/webm").split(";")[0];
+    const extension = { "audio/mp4": "m4a", "audio/mpeg": "mp3", "audio/x-wav": "wav", "audio/wav": "wav" }[type] ||
+      type.split("/")[1] || "webm";
+    const body = { audio: blob, filename: "voice." + extension, client_id: newClientId() };
+    const row = localRow("", body.client_id);
+    row.dataset.kind = "voice";
+    const bubble = row.querySelector(".bubble");
+    const voice = document.createElement("button");
+    voice.type = "button";
+    voice.className = "voice";
+    voice.dataset.state = "sending";
+    voice.disabled = true;
+    const wave = document.createElement("span");
+    wave.className = "wave";
+    wave.append(document.createElement("i"), document.createElement("i"), document.createElement("i"));
+    const duration = document.createElement("span");
+    duration.className = "dur";
+    duration.textContent = formatDuration(durationMs);
+    voice.append(wave, duration);
+    voice.style.width = Math.min(12, 4.5 + durationMs / 2000) + "rem";
+    bubble.replaceWith(voice);
+    row.querySelector(".send-state").addEventListener("click", function () {
+      if (this.dataset.state === "failed") deliver(row, body);
+    });
+    return deliver(row, body);
+  }
+
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     const text = input.value.trim();
@@ -706,81 +771,214 @@
   });
 
   // --- hold to talk (voice messages) ------------------------------------------------------------
-  let recorder = null;
-  let chunks = [];
-  let recordStarted = 0;
-  let cancelRecording = false;
+  // WeChat's gesture: press 按住 说话 and speak, release to send; slide up (or leave the button)
+  // and the overlay turns red (松开手指，取消发送): releasing there sends nothing. A press under
+  // config.voiceMinMs is a tap (说话时间太短); near the server's limit a countdown shows, and at
+  // the limit the recording stops and is sent. Any microphone problem says what happened in
+  // Chinese and puts the keyboard back.
+  const recBox = document.getElementById("rec");
+  const recHint = document.getElementById("rec-hint");
+  const recLeft = document.getElementById("rec-left");
+  const MIN_MS = config.voiceMinMs || 1000;
+  // A little under the server's limit: the recorder's container runs slightly longer than
+  // the wall clock, and a recording refused with 413 would be lost.
+  const MAX_MS = Math.max(MIN_MS + 1000, (config.voiceMaxSeconds || 60) * 1000 - 400);
+  const COUNTDOWN_MS = 10000;
+  const CANCEL_RISE_PX = 40;       // how far above the button a finger must slide to cancel
+  const MIME_TYPES = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/webm", "audio/ogg", "audio/mp4"];
+  let take = null;                 // the press in progress: { pointerId, pressedAt, stream, recorder, ... }
+  let shortTimer = null;
+  let micChecked = false;
+
+  function recorderMime() {
+    if (!MediaRecorder.isTypeSupported) return "";
+    for (let i = 0; i < MIME_TYPES.length; i++) if (MediaRecorder.isTypeSupported(MIME_TYPES[i])) return MIME_TYPES[i];
+    return "";  // the browser's own default
+  }
+
+  function voiceUnsupported() {
+    return !window.MediaRecorder || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia;
+  }
+
+  function micErrorText(err) {
+    const name = err && err.name;
+    if (name === "NotAllowedError" || name === "PermissionDeniedError" || name === "SecurityError") return t.i18nMicDenied;
+    if (name === "NotFoundError" || name === "DevicesNotFoundError" || name === "OverconstrainedError") return t.i18nMicMissing;
+    if (name === "NotReadableError" || name === "TrackStartError") return t.i18nMicBusy;
+    return t.i18nMicUnavailable;
+  }
+
+  function micFailed(err) {
+    sendError.textContent = micErrorText(err);
+    document.body.dataset.micError = (err && err.name) || "unavailable";
+    setMode(false);  // back to the keyboard: typing always works
+  }
 
   function setMode(voice) {
     holdButton.hidden = !voice;
     input.hidden = voice;
     sendButton.hidden = voice;
-    modeButton.textContent = voice ? "⌨" : "🎤";
+    modeButton.dataset.mode = voice ? "voice" : "text";
     modeButton.setAttribute("aria-label", voice ? modeButton.dataset.labelKeyboard : modeButton.dataset.labelVoice);
+    if (!voice) input.focus();
   }
 
-  async function startRecording(e) {
-    e.preventDefault();
-    if (recorder) return;
-    let stream;
+  async function microphoneReady() {
+    // Ask for the microphone when the customer switches to voice, not in the middle of the
+    // first press (a permission prompt under a held finger would end the press).
+    if (micChecked) return true;
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-    } catch (err) {
-      sendError.textContent = t.i18nMicDenied;
-      return;
-    }
-    chunks = [];
-    cancelRecording = false;
-    recorder = new MediaRecorder(stream);
-    recorder.addEventListener("dataavailable", function (ev) { if (ev.data.size) chunks.push(ev.data); });
-    recorder.addEventListener("stop", function () {
+      if (navigator.permissions && navigator.permissions.query) {
+        const state = await navigator.permissions.query({ name: "microphone" }).catch(function () { return null; });
+        if (state && state.state === "granted") { micChecked = true; return true; }
+        if (state && state.state === "denied") { micFailed({ name: "NotAllowedError" }); return false; }
+      }
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
       stream.getTracks().forEach(function (track) { track.stop(); });
-      const elapsed = Date.now() - recordStarted;
-      const blob = new Blob(chunks, { type: recorder.mimeType || "audio/webm" });
-      recorder = null;
-      holdButton.classList.remove("recording");
-      holdButton.textContent = t.i18nHold;
-      if (cancelRecording) return;
-      if (elapsed < 800 || !blob.size) { sendError.textContent = t.i18nTooShort; return; }
-      sendVoice(blob);
-    });
-    recordStarted = Date.now();
-    recorder.start();
+      micChecked = true;
+      return true;
+    } catch (err) {
+      micFailed(err);
+      return false;
+    }
+  }
+
+  function showRec(state, hint) {
+    clearTimeout(shortTimer);
+    recBox.hidden = false;
+    recBox.dataset.state = state;
+    recHint.textContent = hint;
+  }
+
+  function hideRec() {
+    recBox.hidden = true;
+    recLeft.textContent = "";
+  }
+
+  function armCancel(on) {
+    if (!take || take.cancel === on) return;
+    take.cancel = on;
+    holdButton.textContent = on ? t.i18nReleaseCancel : t.i18nRelease;
+    showRec(on ? "cancel" : "recording", on ? t.i18nReleaseCancel : t.i18nSlideCancel);
+  }
+
+  function tick() {
+    if (!take || !take.startedAt) return;
+    const left = MAX_MS - (Date.now() - take.startedAt);
+    if (left <= 0) { finish(true); return; }
+    recLeft.textContent = left <= COUNTDOWN_MS ? fmt(t.i18nSecondsLeft, { n: Math.ceil(left / 1000) }) : "";
+  }
+
+  async function press(e) {
+    if (take || (e.pointerType === "mouse" && e.button !== 0)) return;
+    e.preventDefault();
+    sendError.textContent = "";
+    delete document.body.dataset.micError;
+    const current = { pointerId: e.pointerId, pressedAt: Date.now(), cancel: false, done: false, chunks: [] };
+    take = current;
+    try { holdButton.setPointerCapture(e.pointerId); } catch (err) { /* a synthetic pointer */ }
     holdButton.classList.add("recording");
     holdButton.textContent = t.i18nRelease;
+    showRec("recording", t.i18nSlideCancel);
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } });
+    } catch (err) {
+      if (take === current) reset();
+      micFailed(err);
+      return;
+    }
+    if (current.done) {  // released before the microphone opened: a tap
+      stream.getTracks().forEach(function (track) { track.stop(); });
+      return;
+    }
+    const mime = recorderMime();
+    let recorder;
+    try {
+      recorder = mime ? new MediaRecorder(stream, { mimeType: mime, audioBitsPerSecond: 32000 }) : new MediaRecorder(stream);
+    } catch (err) {
+      stream.getTracks().forEach(function (track) { track.stop(); });
+      reset();
+      sendError.textContent = t.i18nNoRecorder;
+      setMode(false);
+      return;
+    }
+    current.stream = stream;
+    current.recorder = recorder;
+    recorder.addEventListener("dataavailable", function (ev) { if (ev.data && ev.data.size) current.chunks.push(ev.data); });
+    recorder.addEventListener("stop", function () { recorded(current); });
+    recorder.start();
+    current.startedAt = Date.now();
+    current.timer = setInterval(tick, 200);
+    document.body.dataset.recording = "1";
   }
 
-  function stopRecording() {
-    if (recorder && recorder.state === "recording") recorder.stop();
+  function reset() {
+    if (take && take.timer) clearInterval(take.timer);
+    take = null;
+    holdButton.classList.remove("recording");
+    holdButton.textContent = t.i18nHold;
+    delete document.body.dataset.recording;
+    hideRec();
   }
 
-  async function sendVoice(blob) {
-    const clientId = newClientId();
-    const data = new FormData();
-    const type = (blob.type || "audio/webm").split(";")[0];
-    data.append("audio", blob, "voice." + (type.split("/")[1] || "webm"));
-    data.append("client_id", clientId);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const response = await api(conversationUrl("messages/"), { method: "POST", body: data }).catch(function () { return null; });
-      if (response && response.ok) {
-        const payload = await response.json();
-        upsert(payload.message || payload);
-        if (payload.bot_reply) upsert(payload.bot_reply);
-        sendError.textContent = "";
+  function tooShort() {
+    showRec("short", t.i18nTooShort);
+    recLeft.textContent = "";
+    document.body.dataset.voiceTooShort = String(Number(document.body.dataset.voiceTooShort || 0) + 1);
+    shortTimer = setTimeout(hideRec, 1200);
+  }
+
+  function finish(keep) {
+    const current = take;
+    if (!current || current.done) return;
+    current.done = true;
+    const cancelled = !keep || current.cancel;
+    const recordedMs = current.startedAt ? Date.now() - current.startedAt : 0;
+    current.keep = !cancelled && recordedMs >= MIN_MS;
+    current.durationMs = recordedMs;
+    reset();
+    if (!cancelled && !current.keep) tooShort();
+    if (cancelled) document.body.dataset.voiceCancelled = String(Number(document.body.dataset.voiceCancelled || 0) + 1);
+    if (current.recorder && current.recorder.state !== "inactive") current.recorder.stop();
+  }
+
+  function recorded(current) {
+    current.stream.getTracks().forEach(function (track) { track.stop(); });
+    if (!current.keep) return;
+    const blob = new Blob(current.chunks, { type: current.recorder.mimeType || current.chunks[0] && current.chunks[0].type || "audio/webm" });
+    if (!blob.size) { tooShort(); return; }
+    sendVoice(blob, current.durationMs);
+  }
+
+  function move(e) {
+    if (!take || e.pointerId !== take.pointerId) return;
+    const r = holdButton.getBoundingClientRect();
+    // Above the button by a finger's slide, or off its sides or bottom: releasing cancels.
+    const outside = e.clientY < r.top - CANCEL_RISE_PX || e.clientX < r.left || e.clientX > r.right || e.clientY > r.bottom + CANCEL_RISE_PX;
+    armCancel(e.pointerType === "mouse" ? outside || e.clientY < r.top : outside);
+  }
+
+  if (config.voiceInput) {
+    modeButton.hidden = false;
+    modeButton.addEventListener("click", async function () {
+      if (!holdButton.hidden) { setMode(false); return; }
+      sendError.textContent = "";
+      if (voiceUnsupported()) {
+        sendError.textContent = t.i18nNoRecorder;
+        document.body.dataset.micError = "unsupported";
         return;
       }
-      if (response && response.status < 500) { sendError.textContent = await errorText(response); return; }
-    }
-    sendError.textContent = t.i18nSendFailed;
-  }
-
-  if (config.voiceInput && window.MediaRecorder && navigator.mediaDevices) {
-    modeButton.hidden = false;
-    modeButton.addEventListener("click", function () { setMode(holdButton.hidden); });
-    holdButton.addEventListener("pointerdown", startRecording);
-    holdButton.addEventListener("pointerup", stopRecording);
-    holdButton.addEventListener("pointerleave", function () { if (recorder) { cancelRecording = true; stopRecording(); } });
+      if (await microphoneReady()) setMode(true);
+    });
+    holdButton.addEventListener("pointerdown", press);
+    holdButton.addEventListener("pointermove", move);
+    holdButton.addEventListener("pointerup", function (e) { if (take && e.pointerId === take.pointerId) finish(true); });
+    // The system took the touch (a call, a gesture): nothing is sent.
+    holdButton.addEventListener("pointercancel", function (e) { if (take && e.pointerId === take.pointerId) finish(false); });
+    holdButton.addEventListener("lostpointercapture", function (e) { if (take && e.pointerId === take.pointerId && !take.done) finish(!take.cancel); });
     holdButton.addEventListener("contextmenu", function (e) { e.preventDefault(); });
+    document.addEventListener("visibilitychange", function () { if (document.hidden && take) finish(false); });
   }
 
   // --- start ------------------------------------------------------------------------------

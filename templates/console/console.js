@@ -321,6 +321,12 @@
       if (oldAudio && !newAudio.duration_ms && oldAudio.url === newAudio.url) newAudio.duration_ms = oldAudio.duration_ms;
       next.audio = newAudio;
     }
+    // A transcript only moves forward (pending -> ready | failed): a stale page never undoes it.
+    if (previous && previous.transcript && incoming.transcript && previous.transcript.status !== "pending" &&
+        incoming.transcript.status === "pending") {
+      next.transcript = previous.transcript;
+      next.text = previous.text;
+    }
     return next;
   }
 
@@ -410,12 +416,20 @@
     parts.push(new Date(m.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false }));
     wrapper.querySelector(".meta").textContent = parts.join(" · ");
     wrapper.querySelector(".bubble").textContent = m.text || "";
-    wrapper.querySelector(".bubble").hidden = !m.text && m.kind === "voice";
+    // A voice message is its voice bubble with the transcript under it (not the text twice).
+    wrapper.querySelector(".bubble").hidden = m.kind === "voice";
+    wrapper.dataset.kind = m.kind || "text";
     renderVoice(wrapper, m);
     if (m.transcript) {
       let line = wrapper.querySelector(".transcript");
       if (!line) { line = document.createElement("div"); line.className = "transcript"; wrapper.appendChild(line); }
-      line.textContent = m.transcript.status === "pending" ? i18n.i18nTranscribing : (m.transcript.text || "");
+      const status = m.transcript.status;
+      const empty = status === "ready" && !m.transcript.text;
+      line.dataset.state = status;
+      line.toggleAttribute("data-empty", empty || status === "failed");
+      if (status === "pending") line.textContent = i18n.i18nTranscribing;
+      else if (status === "failed") line.textContent = i18n.i18nTranscriptFailed;
+      else line.textContent = empty ? i18n.i18nNoSpeech : m.transcript.text;
     }
     return isNew;
   }
