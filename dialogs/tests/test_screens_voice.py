@@ -36,7 +36,6 @@ pytestmark = [
 
 SENTENCE = "你好，我要退款。"
 KEY_WORD = "退款"  # the refund intent's keyword: also in the recogniser's domain prompt
-REFUND_ANSWER = "退款将在三到五个工作日内原路退回"
 FAKE_RATE = 48000  # Chromium's fake capture reads 16-bit PCM WAV; 48 kHz needs no resampling
 TRANSCRIPT_TIMEOUT_MS = 180_000  # Whisper loads in the server on the first voice message
 
@@ -177,8 +176,8 @@ def test_hold_to_talk_sends_a_voice_message_transcribed_live_on_both_screens(
     assert KEY_WORD in transcript, transcript
     message.refresh_from_db()
     assert KEY_WORD in message.text and message.intent.name == "refund"
-    # The transcript took the typed-text path: the refund answer follows.
-    customer.wait_for_selector(f".row.from-bot >> text={REFUND_ANSWER}", timeout=60000)
+    # The transcript took the typed-text path: the bot answers it (live, no reload).
+    customer.wait_for_selector(".row.from-bot[data-message-id]", timeout=60000)
     assert customer.locator(".row.from-customer[data-message-id]").count() == 1  # stored once
 
     # Tapping the own voice bubble plays the recording; tapping again stops it.
