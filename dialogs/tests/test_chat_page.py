@@ -40,3 +40,21 @@ def test_the_page_offers_the_dev_login_when_enabled(client, settings):
     assert '"devLoginUrl": "/api/auth/dev-login/"' in page
     # Strings the script fills in are translated with their placeholders intact.
     assert "{name} 正在为您服务" in page and "正在排队 · 前面还有 {n} 位" in page
+
+
+@pytest.mark.django_db
+def test_the_page_offers_hold_to_talk_within_the_servers_limit(client, settings):
+    settings.ASR_MAX_SECONDS = 30.0
+    page = client.get(reverse("chat")).content.decode()
+    assert '"voiceInput": true' in page
+    assert '"voiceMaxSeconds": 30.0' in page and '"voiceMinMs": 1000' in page
+    for text in (
+        "按住 说话",
+        "松开 发送",
+        "手指上滑，取消发送",
+        "松开手指，取消发送",
+        "说话时间太短",
+    ):
+        assert text in page, text
+    assert "还可以说 {n} 秒" in page and "未识别到文字" in page
+    assert "麦克风权限被拒绝" in page and "当前浏览器不支持录音" in page
