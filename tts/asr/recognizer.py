@@ -23,8 +23,16 @@ from tts.asr.decoding import TARGET_RATE
 # happen anyway, and this makes an accidental one fail fast instead of hanging offline.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-# Whisper's decoder context is 448 tokens; leave room for the prompt and special tokens.
-_MAX_NEW_TOKENS = 220
+# Whisper's decoder context is 448 tokens per 30 s window, shared by the prompt (our domain
+# prompt after <|startofprev|>, at most 223 tokens) and <|startoftranscript|><|zh|><|transcribe|>
+# <|notimestamps|>; the rest is the room for the transcript. A fixed 220 cut a 25 s message's
+# transcript by a third (bench/README.md), so the room is computed per call.
+_DECODER_CONTEXT = 448
+_PROMPT_MAX = _DECODER_CONTEXT // 2 - 1
+_SPECIAL_TOKENS = 4
+# Mandarin runs at ~4-6 syllables/s and Whisper spends 1-3 tokens per hanzi: more than 20 tokens
+# per second of audio is a decoder looping on itself, not speech.
+_TOKENS_PER_SECOND = 20
 
 
 class RecognizerUnavailable(RuntimeError):
@@ -85,6 +93,18 @@ class WhisperRecognizer:
         # CTranslate2 models are not re-entrant per call in our usage; one decode at a time.
         self._lock = threading.Lock()
 
+    def _max_new_tokens(self, prompt: str, audio_seconds: float) -> int:
+        """What one window may generate: all the context the prompt leaves, bounded by the
+        audio's length (faster-whisper refuses a prompt + max_new_tokens over 448)."""
+        prompt_tokens = 0
+        if prompt.strip():
+            encoded = self._model.hf_tokenizer.encode(
+                " " + prompt.strip(), add_special_tokens=False
+            )
+            prompt_tokens = 1 + min(len(encoded.ids), _PROMPT_MAX)  # + <|startofprev|>
+        room = _DECODER_CONTEXT - _SPECIAL_TOKENS - prompt_tokens
+        return max(1, min(room, int(_TOKENS_PER_SECOND * audio_seconds) + 20))
+
     def transcribe(self, samples: np.ndarray, *, prompt: str = "") -> Transcript:
         """Transcribe 16 kHz mono float32 Mandarin. Deterministic (beam search, temperature 0)."""
         samples = np.asarray(samples, dtype=np.float32)
@@ -104,7 +124,7 @@ class WhisperRecognizer:
                 without_timestamps=True,
                 vad_filter=True,
                 vad_parameters={"min_silence_duration_ms": 500, "speech_pad_ms": 300},
-                max_new_tokens=min(_MAX_NEW_TOKENS, int(20 * audio_seconds) + 20),
+                max_new_tokens=self._max_new_tokens(prompt, audio_seconds),
             )
             text = "".join(segment.text for segment in segments).strip()
         speech = float(getattr(info, "duration_after_vad", audio_seconds) or 0.0)

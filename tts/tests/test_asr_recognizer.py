@@ -45,3 +45,32 @@ def test_prompt_keeps_keywords_first_once_and_bounded():
         len(prompt_build(keywords=["词"] * 1 + [f"词{i}" for i in range(500)], phrases=[])) <= 180
     )
     assert prompt_build(keywords=[], phrases=[]) == ""
+
+
+LONG_MESSAGE = [
+    "您好，我上个月在你们店里买了一台洗衣机。",
+    "用了不到两个星期，滚筒就开始发出很大的噪音。",
+    "我已经打过三次电话，每次都说会派师傅上门检查。",
+    "可是到现在还没有人联系我，我觉得非常失望。",
+    "我希望你们尽快给我换一台新的，或者直接退款。",
+    "另外我想知道，这段时间的损失能不能给一些补偿。",
+    "请你们今天之内给我一个明确的答复，谢谢。",
+]
+
+
+def test_a_long_message_is_transcribed_to_its_end_even_with_the_longest_prompt(recognizer, engine):
+    # A fixed 220-token cap cut a 25 s message's transcript by a third; the room left by the
+    # prompt is now computed per call, and a maximal domain prompt must not be refused either.
+    pieces = [engine.synthesize(sentence) for sentence in LONG_MESSAGE]
+    rate = pieces[0].sample_rate
+    gap = np.zeros(rate // 3, dtype=np.float32)
+    speech = np.concatenate([part for piece in pieces for part in (piece.samples, gap)])
+    decoded = decode_audio(encode_as(speech, rate, "wav"), declared="wav")
+    assert decoded.samples.size / 16000 > 20
+    prompt = prompt_build(keywords=[f"关键词{i}号" for i in range(200)], phrases=[])
+
+    text = recognizer.transcribe(decoded.samples, prompt=prompt).text
+
+    spoken = "".join(LONG_MESSAGE)
+    assert "答复" in text, text  # the last sentence is there
+    assert text_syllable_error_rate(spoken, text) <= 0.25, text
