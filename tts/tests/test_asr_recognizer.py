@@ -6,6 +6,7 @@ import pytest
 from tts.asr.decoding import decode_audio
 from tts.asr.encoding import CLIENT_RATES, ROUND_TRIP_FORMATS, encode_as
 from tts.asr.prompt import prompt_build
+from tts.asr.recognizer import encoder_window_frames
 from tts.tests.asr_support import text_syllable_error_rate
 
 pytestmark = pytest.mark.slow
@@ -74,3 +75,40 @@ def test_a_long_message_is_transcribed_to_its_end_even_with_the_longest_prompt(r
     spoken = "".join(LONG_MESSAGE)
     assert "答复" in text, text  # the last sentence is there
     assert text_syllable_error_rate(spoken, text) <= 0.25, text
+
+
+def test_the_encoder_window_covers_the_audio_plus_a_second_at_least_ten_seconds():
+    def chunk(content_frames: int) -> np.ndarray:
+        features = np.zeros((80, 3000), dtype=np.float32)
+        features[:, :content_frames] = -1.5  # what digital silence normalises to
+        return features
+
+    assert encoder_window_frames(chunk(300)) == 1000  # a 3 s note: 10 s, not 30 s
+    assert encoder_window_frames(chunk(1234)) == 1400
+    assert encoder_window_frames(chunk(2950)) == 3000
+    assert encoder_window_frames(chunk(3000)) == 3000
+    assert encoder_window_frames(chunk(0)) == 1000
+    assert encoder_window_frames(chunk(1234)[np.newaxis]) == 1400  # batched shape
+
+
+def test_a_short_message_is_encoded_over_a_short_window(recognizer, spoken_request):
+    samples, rate, _ = spoken_request
+    decoded = decode_audio(encode_as(samples, rate, "wav"), declared="wav")
+    model = recognizer._model.model  # CTranslate2's Whisper: what the encoder really gets
+    shapes, encode = [], model.encode
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(model, name)
+
+        def encode(self, features, *args, **kwargs):
+            shapes.append(tuple(features.shape))
+            return encode(features, *args, **kwargs)
+
+    recognizer._model.model = Spy()
+    try:
+        text = recognizer.transcribe(decoded.samples).text
+    finally:
+        recognizer._model.model = model
+    assert "退款" in text
+    assert shapes and all(shape[-1] < 3000 for shape in shapes), shapes
