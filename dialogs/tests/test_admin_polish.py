@@ -104,6 +104,30 @@ def test_the_conversation_page_shows_names_not_the_openid(client, superuser):
     assert "oAbCdEf123456" not in listing
 
 
+def test_workflow_audit_and_csat_filter_name_people_not_usernames(client, superuser, agent):
+    from dialogs.models import AgentProfile, ConversationAction, ConversationEvent
+
+    AgentProfile.objects.create(user=agent, display_name="客服小李")
+    customer = CustomerFactory(username="wx_oAbCdEf123456")
+    customer.customer_profile.nickname = "张女士"
+    customer.customer_profile.save()
+    conversation = conversation_create(customer=customer)
+    ConversationEvent.objects.create(
+        conversation=conversation, action=ConversationAction.AUTO_ASSIGNED, to_agent=agent
+    )
+    ConversationEvent.objects.create(
+        conversation=conversation, action=ConversationAction.CSAT, actor=customer, note="5"
+    )
+    CsatResponse.objects.create(conversation=conversation, agent=agent, rating=5)
+    client.force_login(superuser)
+    events = _text(client.get(reverse("admin:dialogs_conversationevent_changelist")))
+    assert "oAbCdEf123456" not in events
+    assert "张女士" in events and "客服小李" in events and "系统" in events
+    csat = _text(client.get(reverse("admin:dialogs_csatresponse_changelist")))
+    filter_box = csat[csat.index('id="changelist-filter"') :]
+    assert "客服小李" in filter_box and agent.username not in filter_box
+
+
 def test_lexicon_pinyin_needs_tone_numbers(client, superuser):
     client.force_login(superuser)
     add = reverse("admin:tts_pronunciationentry_add")
