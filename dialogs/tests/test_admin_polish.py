@@ -194,3 +194,13 @@ def test_every_admin_label_of_our_apps_is_translated():
             if re.search(r"\b[a-z]{3,}\b", english) and chinese == english:
                 untranslated.append(f"{where}: {english}")
     assert not untranslated, untranslated
+
+
+def test_the_user_add_page_and_emotion_rules_read_in_chinese(client, superuser):
+    client.force_login(superuser)
+    add = _text(client.get(reverse("admin:accounts_user_add")))
+    assert "After you" not in add
+    assert "创建用户后，您可以编辑更多用户选项。" in add
+    rules = _text(client.get(reverse("admin:dialogs_emotionrule_changelist")))
+    assert "投诉 → 平和安抚" in rules  # labels, not "complaint → calm"
+    assert "complaint → calm" not in rules
