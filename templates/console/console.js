@@ -886,6 +886,7 @@
   }
 
   function hidePhrases() {
+    searchSeq += 1;  // a search still on its way must not open the picker again
     phrasePanel.hidden = true;
     state.phraseResults = [];
   }
