@@ -8,6 +8,7 @@ Every test ends by asserting that no page logged a console error or a CSP violat
 
 import datetime
 import json
+import re
 import urllib.error
 import urllib.request
 
@@ -122,9 +123,19 @@ def test_a_complaint_is_acknowledged_aloud_auto_assigned_and_answered_with_a_pic
     assert staff.locator("#claim").is_hidden()  # already theirs
 
     # The answer is picked in the phrase picker (the button, a search, a click), then sent.
+    # The agent clicks before the search they typed has answered (a slow network): that late
+    # answer must not open the picker again.
+    held = []
+    search = re.compile(r"phrases/\?q=%E6%8A%B1%E6%AD%89")  # q=抱歉
+    staff.route(search, lambda route: held.append(route))
     staff.click("#phrases-open")
+    staff.wait_for_selector('#phrase-list li[data-short-code="sorry"]')
     staff.fill("#phrase-search", "抱歉")
+    wait_until(lambda: held or staff.wait_for_timeout(50), what="the phrase search request")
     staff.click('#phrase-list li[data-short-code="sorry"]')
+    with staff.expect_response(lambda response: bool(search.search(response.url))):
+        held[0].continue_()
+    staff.wait_for_timeout(300)  # the page handles the late answer
     assert staff.locator("#phrase-panel").is_hidden()
     assert staff.input_value("#reply-text").startswith(SORRY)
     assert staff.inner_text("#phrase-chip") == "/sorry"
