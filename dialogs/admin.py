@@ -563,6 +563,20 @@ class SlaPolicyAdmin(SimpleHistoryAdmin):
     list_display_links = ["priority"]
 
 
+class PersonByNameFilter(admin.RelatedOnlyFieldListFilter):
+    """A people filter (agent, actor) that lists display names (客服小李), as the columns
+    do, not usernames (a WeChat customer's carries the openid)."""
+
+    def field_choices(self, field, request, model_admin):
+        ids = model_admin.get_queryset(request).values_list(f"{field.name}__pk", flat=True)
+        people = get_user_model().objects.filter(pk__in=ids).select_related("agent_profile")
+        return sorted(((user.pk, user.display_name) for user in people), key=lambda c: c[1])
+
+
+def _person(user) -> str:
+    return user.display_name if user is not None else "-"
+
+
 def _csat_rows(queryset):
     for csat in queryset.select_related(
         "agent__agent_profile", "conversation__customer__customer_profile"
@@ -599,7 +613,7 @@ class CsatResponseAdmin(LargeTableAdmin):
 
     list_display = ["created_at", "conversation", "agent_name", "stars", "comment"]
     # Agents are few (staff), so the per-agent filter stays; no date_hierarchy on a growing table.
-    list_filter = [("agent", admin.RelatedOnlyFieldListFilter), "rating", "created_at"]
+    list_filter = [("agent", PersonByNameFilter), "rating", "created_at"]
     list_select_related = ["agent__agent_profile", "conversation"]
     actions = [export_csat_csv]
     change_list_template = "admin/dialogs/csatresponse/change_list.html"
@@ -653,9 +667,30 @@ class CsatResponseAdmin(LargeTableAdmin):
 
 @admin.register(ConversationEvent)
 class ConversationEventAdmin(AuditAdmin):
-    list_display = ["created_at", "conversation", "action", "actor", "from_agent", "to_agent"]
+    list_display = ["created_at", "conversation", "action", "actor_name", "from_name", "to_name"]
     list_filter = ["action", "created_at"]
-    list_select_related = ["actor", "from_agent", "to_agent"]
+    list_select_related = [
+        "conversation__customer__customer_profile",
+        "actor__agent_profile",
+        "actor__customer_profile",
+        "from_agent__agent_profile",
+        "to_agent__agent_profile",
+    ]
+
+    # People by the names customers and colleagues know them by (客服小李, 王先生): a WeChat
+    # customer's username carries the openid.
+    @admin.display(description=_("by"), ordering="actor")
+    def actor_name(self, obj: ConversationEvent) -> str:
+        return _person(obj.actor) if obj.actor_id else str(_("system"))
+
+    @admin.display(description=_("from agent"), ordering="from_agent")
+    def from_name(self, obj: ConversationEvent) -> str:
+        return _person(obj.from_agent)
+
+    @admin.display(description=_("to agent"), ordering="to_agent")
+    def to_name(self, obj: ConversationEvent) -> str:
+        return _person(obj.to_agent)
+
     csv_fields = ["created_at", "conversation", "action", "actor", "from_agent", "to_agent", "note"]
 
 

@@ -280,8 +280,9 @@ class EmotionRule(models.Model):
         constraints = [_priority_check("priority", PRIORITY_RANGE)]
 
     def __str__(self) -> str:
-        intent = self.intent.name if self.intent_id else _("fallback")
-        return f"{intent} → {self.preset.name}"
+        # Labels, as the admin's other columns show them (投诉 → 平和安抚), not the slugs.
+        intent = self.intent.label if self.intent_id else _("fallback")
+        return f"{intent} → {self.preset.label}"
 
 
 class CannedPhrase(models.Model):

@@ -84,6 +84,8 @@ def main() -> None:
             admin.click("input[type=submit]")
             for path in options.admin_path:
                 admin.goto(f"{base}{path}")
+                # CJK glyphs come from a fallback font: shooting before it loads draws boxes.
+                admin.evaluate("document.fonts.ready.then(() => true)")
                 name = "admin-" + path.strip("/").replace("/", "-").replace("admin-", "", 1)
                 admin.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
         browser.close()

@@ -263,10 +263,12 @@ class AudioClip(models.Model):
 
     cache_key = models.CharField(_("cache key"), max_length=64, unique=True)
     text = models.TextField(_("normalised text"))
-    voice = models.ForeignKey(Voice, on_delete=models.PROTECT, related_name="clips")
+    voice = models.ForeignKey(
+        Voice, on_delete=models.PROTECT, related_name="clips", verbose_name=_("voice")
+    )
     emotion = models.CharField(_("emotion"), max_length=32, blank=True)
     controls = models.JSONField(_("controls"), default=dict)
-    lexicon_fingerprint = models.CharField(max_length=64, blank=True)
+    lexicon_fingerprint = models.CharField(_("lexicon fingerprint"), max_length=64, blank=True)
     engine_version = models.CharField(_("engine version"), max_length=64)
     file = models.FileField(_("file"), upload_to="clips/%Y/%m/")
     format = models.CharField(_("format"), max_length=8, choices=AudioFormat.choices)
@@ -330,7 +332,13 @@ class SynthesisRecord(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=SynthesisStatus.choices)
     error = models.CharField(_("error"), max_length=300, blank=True)
     client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
-    clip = models.ForeignKey(AudioClip, null=True, blank=True, on_delete=models.SET_NULL)
+    clip = models.ForeignKey(
+        AudioClip,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("audio clip"),
+    )
     created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
 
     class Meta:

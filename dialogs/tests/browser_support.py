@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -235,3 +236,59 @@ def customer_start(page, server_url: str) -> int:
     page.click("#login")
     page.wait_for_selector("#status[data-state=live]", timeout=30000)
     return int(page.get_attribute("body", "data-conversation-id"))
+
+
+def send(page, text: str) -> None:
+    """The customer types `text` and presses Enter; returns once the server stored it."""
+    page.fill("#text", text)
+    page.press("#text", "Enter")
+    page.wait_for_selector(f".row.from-customer[data-message-id] >> text={text}", timeout=15000)
+
+
+def in_thread(function, **kwargs):
+    """Run a service outside Playwright's event loop (publishing uses async_to_sync)."""
+    result, errors = [], []
+
+    def run():
+        try:
+            result.append(function(**kwargs))
+        except Exception as exc:  # re-raised in the test thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=60)
+    if errors:
+        raise errors[0]
+    return result[0] if result else None
+
+
+def wait_until(predicate, *, timeout: float = 20.0, what: str = "condition"):
+    """Poll `predicate` (a database read, say) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def reseed_after_flush(django_db_blocker):
+    """Transactional tests end with a flush of the shared test database: put the seed rows
+    back for the modules that run after this one. Browser modules name it in `pytestmark`
+    (`usefixtures`); dialogs/tests/conftest.py makes it visible to them."""
+    yield
+    import importlib
+
+    from django.apps import apps
+
+    from conftest import SEEDS
+
+    with django_db_blocker.unblock():
+        for module, function in SEEDS:
+            getattr(importlib.import_module(module), function)(apps, None)

@@ -3,7 +3,11 @@
 # dialogs' own.
 import pytest
 
-from dialogs.tests.browser_support import chromium, uvicorn_server  # noqa: F401 (fixtures)
+from dialogs.tests.browser_support import (  # noqa: F401 (fixtures)
+    chromium,
+    reseed_after_flush,
+    uvicorn_server,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -5,68 +5,26 @@ Every test ends by asserting that no page logged a console error or a CSP violat
 """
 
 import re
-import threading
 
 import pytest
-from django.db import connection
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from accounts.tests.factories import CustomerFactory
-from conftest import SEEDS
 from dialogs.models import AudioStatus, Conversation, Message, SenderKind
 from dialogs.services.messages import agent_reply_create, customer_message_create
-from dialogs.tests.browser_support import customer_start, open_page, staff_login
+from dialogs.tests.browser_support import customer_start, in_thread, open_page, send, staff_login
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),  # the server process must see committed rows
+    pytest.mark.usefixtures("reseed_after_flush"),
 ]
 
 REFUND = "你好，请问退款多久到账？"
 REFUND_ANSWER = "退款将在三到五个工作日内原路退回"
 COMPLAINT = "你们的服务太差了，我要投诉！"
 SORRY = "非常抱歉给您带来不便"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _reseed_after_flush(django_db_blocker):
-    """Transactional tests end with a flush of the shared test database: put the seed rows
-    back for the modules that run after this one."""
-    yield
-    import importlib
-
-    from django.apps import apps
-
-    with django_db_blocker.unblock():
-        for module, function in SEEDS:
-            getattr(importlib.import_module(module), function)(apps, None)
-
-
-def in_thread(function, **kwargs):
-    """Run a service outside Playwright's event loop (publishing uses async_to_sync)."""
-    result, errors = [], []
-
-    def run():
-        try:
-            result.append(function(**kwargs))
-        except Exception as exc:  # re-raised in the test thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(timeout=60)
-    if errors:
-        raise errors[0]
-    return result[0] if result else None
-
-
-def send(page, text: str) -> None:
-    page.fill("#text", text)
-    page.press("#text", "Enter")
-    page.wait_for_selector(f".row.from-customer[data-message-id] >> text={text}", timeout=15000)
 
 
 def test_only_live_replies_autoplay_one_clip_at_a_time_and_status_never_goes_back(

@@ -517,6 +517,7 @@
 
   // --- CSAT ---------------------------------------------------------------------------------
   let csatDismissed = false;
+  let csatSending = false;
   csatForm.querySelectorAll("[data-rating]").forEach(function (star) {
     star.addEventListener("click", function () {
       csatRating = Number(star.dataset.rating);
@@ -534,14 +535,21 @@
   });
   csatForm.addEventListener("submit", async function (e) {
     e.preventDefault();
-    if (!csatRating) return;
+    const submit = document.getElementById("csat-submit");
+    // One rating per conversation: a double tap must not send a second one (refused, and
+    // thanked twice) while the first is on its way.
+    if (!csatRating || csatSending) return;
+    csatSending = true;
+    submit.disabled = true;
     const response = await api(config.csatUrl.replace("{id}", conversation.id), {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ rating: csatRating, comment: document.getElementById("csat-comment").value.trim() }),
-    });
-    if (!response.ok && response.status !== 409) {
+    }).catch(function () { return null; });
+    if (!response || (!response.ok && response.status !== 409)) {
       sendError.textContent = await errorText(response);
+      csatSending = false;
+      submit.disabled = false;
       return;
     }
     csatForm.hidden = true;

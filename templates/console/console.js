@@ -30,6 +30,8 @@
     next: null,
     conversations: new Map(),   // id -> conversation payload (+ local unread)
     known: new Set(),           // ids seen in the queue: a new waiting one rings
+    mine: new Set(),            // ids known to be assigned to me: a newly handed one rings
+    acting: new Set(),          // ids of my own claim/transfer/... in flight: no bell for those
     selected: null,
     messages: new Map(),
     lastId: 0,
@@ -219,16 +221,28 @@
   }
 
   let booted = false;
-  function noteConversation(c, silent) {
+  function noteConversation(c, silent, toMe) {
     const previous = state.conversations.get(c.id);
     const merged = Object.assign({}, previous || {}, c);
     if (previous && c.unread_count === undefined) merged.unread_count = previous.unread_count;
     state.conversations.set(c.id, merged);
     const isNewWaiting = c.status === "waiting" && (!previous || previous.status !== "waiting") && !state.known.has(c.id + ":w" + (c.waiting_since || ""));
     state.known.add(c.id + ":w" + (c.waiting_since || ""));
-    // Auto-assignment hands me a conversation: that deserves the same bell as a waiting one.
-    const newlyMine = c.assigned_agent !== undefined && isMine(merged) && !(previous && previous.assigned_agent && isMine(previous));
-    if ((isNewWaiting || (newlyMine && previous)) && !silent) ring(merged);
+    // Auto-assignment or a colleague's transfer hands me a conversation: that deserves the same
+    // bell as a waiting one. The queue broadcast of a conversation this console has never seen
+    // may come before the `conversation.assigned` sent to me alone (`toMe`): that one decides,
+    // so a transfer from another agent rings once too. My own conversations (the first page of
+    // 我的 at start, up to an agent's capacity) are known, so their updates stay quiet.
+    let newlyMine = false;
+    if (c.assigned_agent !== undefined) {
+      if (!isMine(merged)) {
+        state.mine.delete(c.id);
+      } else if (!state.mine.has(c.id) && (silent || previous || toMe)) {
+        state.mine.add(c.id);
+        newlyMine = true;
+      }
+    }
+    if ((isNewWaiting || newlyMine) && !silent && !state.acting.has(c.id)) ring(merged);
     if (c.id === state.selected) renderHead();
   }
 
@@ -687,7 +701,7 @@
       let data;
       try { data = JSON.parse(event.data); } catch (e) { return; }
       if ((data.type === "queue.updated" || data.type === "conversation.assigned" || data.type === "conversation.updated") && data.conversation) {
-        noteConversation(data.conversation, false);
+        noteConversation(data.conversation, false, data.type === "conversation.assigned");
         renderQueue();
       } else if (data.type === "queue.removed" && data.id) {
         const c = state.conversations.get(data.id);
@@ -722,16 +736,21 @@
   async function act(action, body) {
     const id = state.selected;
     $("action-error").textContent = "";
-    const response = await http(actionUrl(id, action), { method: "POST", json: body || {} });
-    if (!response.ok) {
-      $("action-error").textContent = await errorOf(response);
-      return null;
+    state.acting.add(id);  // the events of my own move may arrive first: no bell for them
+    try {
+      const response = await http(actionUrl(id, action), { method: "POST", json: body || {} });
+      if (!response.ok) {
+        $("action-error").textContent = await errorOf(response);
+        return null;
+      }
+      const data = await response.json();
+      const c = data.conversation || data;
+      if (c && c.id) { noteConversation(c, true); renderHead(); renderQueue(); }
+      catchUp().catch(function () {});
+      return c;
+    } finally {
+      state.acting.delete(id);
     }
-    const data = await response.json();
-    const c = data.conversation || data;
-    if (c && c.id) { noteConversation(c, true); renderHead(); renderQueue(); }
-    catchUp().catch(function () {});
-    return c;
   }
 
   $("claim").addEventListener("click", function () { act(config.claim ? "claim" : "assign"); });
@@ -881,6 +900,7 @@
   }
 
   function hidePhrases() {
+    searchSeq += 1;  // a search still on its way must not open the picker again
     phrasePanel.hidden = true;
     state.phraseResults = [];
   }
