@@ -354,3 +354,46 @@ def test_resolving_asks_the_customer_for_a_rating_which_is_stored_once(
     assert CsatResponse.objects.get(conversation_id=conversation_id).rating == 4
     customer_watch.assert_clean()
     staff_watch.assert_clean()
+
+
+def test_a_late_answer_does_not_undo_an_assignment_pushed_meanwhile(
+    uvicorn_server, chromium, agent
+):
+    """转人工's answer carries the conversation as it was when the customer asked (waiting);
+    when the assignment is pushed over the socket before that answer arrives (auto-assignment
+    runs in the same request), the header must keep showing the agent, not go back to the queue.
+    """
+    nicknamed(agent, "客服小李")
+    customer, customer_watch = open_page(chromium, name="chat", phone=True)
+    conversation_id = customer_start(customer, uvicorn_server.url)
+    send(customer, "你好，请问退款多久到账？")  # the bot answers it: no handoff yet
+    customer.wait_for_selector("#handoff:not([disabled])")
+    assert customer.get_attribute("#serving", "data-state") != "agent"
+
+    held = []
+
+    def hold_the_answer(route):
+        held.append((route, route.fetch()))  # done on the server now; answered when we say so
+
+    handoff = f"**/api/conversations/{conversation_id}/handoff/"
+    customer.route(handoff, hold_the_answer)
+    customer.click("#handoff")
+    for _ in range(150):
+        if held:
+            break
+        customer.wait_for_timeout(100)
+    assert held, "the handoff request never went out"
+    assert Conversation.objects.get(pk=conversation_id).status == ConversationStatus.WAITING
+
+    conversation = Conversation.objects.get(pk=conversation_id)
+    in_thread(conversation_assign, conversation=conversation, agent=agent, actor=agent)
+    customer.wait_for_selector("#serving[data-state=agent] >> text=客服小李", timeout=20000)
+
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    customer.wait_for_selector(f".row >> text={HANDOFF_ACK}", timeout=20000)
+    customer.wait_for_timeout(1000)
+    assert customer.get_attribute("#serving", "data-state") == "agent"
+    assert "客服小李" in customer.text_content("#serving")
+    customer.unroute(handoff)
+    customer_watch.assert_clean()

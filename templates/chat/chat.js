@@ -472,14 +472,28 @@
     if (conversation.status !== "resolved") csatForm.hidden = true;
   }
 
+  // A read started before a pushed change can answer after it: its older state must not undo
+  // the change (the header went back to "waiting" after an agent claimed the conversation).
+  // Every pushed or posted state moves the epoch; a read that saw the epoch move is dropped.
+  let conversationEpoch = 0;
+
+  function applyConversation(c) {
+    conversationEpoch += 1;
+    renderConversation(c);
+  }
+
   async function refreshConversation() {
+    const epoch = conversationEpoch;
     const response = await api(conversationUrl());
-    if (response.ok) renderConversation(await response.json());
+    if (!response.ok) return;
+    const body = await response.json();
+    if (epoch === conversationEpoch) renderConversation(body);
   }
 
   handoffButton.addEventListener("click", async function () {
     handoffButton.disabled = true;
     sendError.textContent = "";
+    const epoch = conversationEpoch;
     const response = await api(conversationUrl("handoff/"), { method: "POST" }).catch(function () { return null; });
     if (!response || !response.ok) {
       handoffButton.disabled = false;
@@ -487,7 +501,7 @@
       return;
     }
     const data = await response.json();
-    renderConversation(data.conversation || data);
+    if (epoch === conversationEpoch) applyConversation(data.conversation || data);
     await fetchAfter(lastId);  // the acknowledgement
   });
 
@@ -593,9 +607,9 @@
 
   function handleEvent(data) {
     if (data.message && /^message\./.test(data.type)) upsert(data.message);
-    else if (data.type === "conversation.updated" && data.conversation) renderConversation(data.conversation);
+    else if (data.type === "conversation.updated" && data.conversation) applyConversation(data.conversation);
     else if (data.type === "typing") showTyping(data);
-    else if (data.type === "csat.requested") { csatDismissed = false; renderConversation({ status: "resolved", csat: null }); }
+    else if (data.type === "csat.requested") { csatDismissed = false; applyConversation({ status: "resolved", csat: null }); }
   }
 
   function connect(attempt) {
@@ -695,6 +709,7 @@
     state.textContent = "";
     state.disabled = true;
     let response = null;
+    const epoch = conversationEpoch;
     try {
       response = await post(body);
     } catch (e) {
@@ -717,7 +732,7 @@
     row.remove();
     upsert(Object.assign({}, data.message, { client_id: body.client_id }));
     if (data.bot_reply) upsert(data.bot_reply);
-    if (data.conversation) renderConversation(data.conversation);
+    if (data.conversation && epoch === conversationEpoch) applyConversation(data.conversation);
     return true;
   }
 
