@@ -24,7 +24,6 @@ from dialogs.tests.browser_support import (
     server_env,
     staff_login,
 )
-from dialogs.tests.test_screens import _reseed_after_flush  # noqa: F401 (module fixture)
 from tts.asr.encoding import wav_bytes
 from tts.engine.audio import resample
 
@@ -32,6 +31,7 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),  # the server process must see committed rows
+    pytest.mark.usefixtures("reseed_after_flush"),
 ]
 
 SENTENCE = "你好，我要退款。"
