@@ -27,6 +27,13 @@ RETRY_AFTER_SECONDS = 2.0
 # Entries written during an outage live at most this long: once Redis is back, the shared
 # values win again quickly (an invalidation made during the outage never reached Redis).
 FALLBACK_MAX_TIMEOUT = 300
+# INCRBY only an existing key (nil otherwise): Django's `incr` contract, one round trip.
+_INCR_EXISTING = """
+if redis.call('exists', KEYS[1]) == 1 then
+  return redis.call('incrby', KEYS[1], ARGV[1])
+end
+return nil
+"""
 
 
 class FailoverRedisCache(RedisCache):
@@ -40,21 +47,24 @@ class FailoverRedisCache(RedisCache):
     def redis_available(self) -> bool:
         return time.monotonic() >= self._down_until
 
+    def _mark_down(self, exc: Exception) -> None:
+        with self._lock:
+            was_up = self._down_until <= time.monotonic()
+            self._down_until = time.monotonic() + RETRY_AFTER_SECONDS
+        if was_up:
+            # Once per outage window, not once per request.
+            logger.warning(
+                "Redis cache unavailable (%s): using per-process memory for %ss",
+                type(exc).__name__,
+                RETRY_AFTER_SECONDS,
+            )
+
     def _call(self, name: str, *args, **kwargs):
         if self.redis_available:
             try:
                 return getattr(super(), name)(*args, **kwargs)
             except REDIS_DOWN_ERRORS as exc:
-                with self._lock:
-                    was_up = self._down_until <= time.monotonic()
-                    self._down_until = time.monotonic() + RETRY_AFTER_SECONDS
-                if was_up:
-                    # Once per outage window, not once per request.
-                    logger.warning(
-                        "Redis cache unavailable (%s): using per-process memory for %ss",
-                        type(exc).__name__,
-                        RETRY_AFTER_SECONDS,
-                    )
+                self._mark_down(exc)
         if "timeout" in kwargs:
             timeout = kwargs["timeout"]
             if timeout is DEFAULT_TIMEOUT:
@@ -85,7 +95,42 @@ class FailoverRedisCache(RedisCache):
         return self._call("has_key", key, version=version)
 
     def incr(self, key, delta=1, version=None):
-        return self._call("incr", key, delta, version=version)
+        """Django's semantics (ValueError for a missing key) in one round trip: the stock
+        client asks EXISTS and then INCRBY, and every rate-limited request increments."""
+        if self.redis_available:
+            try:
+                redis_key = self.make_and_validate_key(key, version=version)
+                client = self._cache.get_client(redis_key, write=True)
+                value = self._incr_script(client)(keys=[redis_key], args=[delta], client=client)
+            except REDIS_DOWN_ERRORS as exc:
+                self._mark_down(exc)
+            else:
+                if value is None:
+                    raise ValueError(f"Key '{redis_key}' not found.")
+                return value
+        return self._fallback.incr(key, delta, version=version)
+
+    def _incr_script(self, client):
+        script = self.__dict__.get("_incr_existing")
+        if script is None:
+            script = self._incr_existing = client.register_script(_INCR_EXISTING)
+        return script
+
+    def incr_or_start(self, key, delta, start, version=None) -> int:
+        """`add(key, start, timeout=None)` then `incr(key, delta)`, in one round trip (a
+        shared counter that starts at `start` the first time)."""
+        if self.redis_available:
+            try:
+                redis_key = self.make_and_validate_key(key, version=version)
+                client = self._cache.get_client(redis_key, write=True)
+                pipe = client.pipeline(transaction=False)
+                pipe.set(redis_key, start, nx=True)
+                pipe.incrby(redis_key, delta)
+                return pipe.execute()[1]
+            except REDIS_DOWN_ERRORS as exc:
+                self._mark_down(exc)
+        self._fallback.add(key, start, timeout=FALLBACK_MAX_TIMEOUT, version=version)
+        return self._fallback.incr(key, delta, version=version)
 
     def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
         return self._call("set_many", data, timeout=timeout, version=version)

@@ -175,21 +175,30 @@ def _customer_message_store(
         moderation=tts_services.text_moderate(text=text),
     )
     bot_reply = customer_text_answer(
-        conversation=conversation, message=message, text=text, intent=intent
+        conversation=conversation, message=message, text=text, intent=intent, touched=True
     )
     return message, bot_reply
 
 
 def customer_text_answer(
-    *, conversation: Conversation, message: Message, text: str, intent: Intent | None
+    *,
+    conversation: Conversation,
+    message: Message,
+    text: str,
+    intent: Intent | None,
+    touched: bool = False,
 ) -> Message | None:
     """What follows a customer's words, typed or transcribed (voice messages): the workflow
     routes the message; unless a human has it, the bot answers when a canned phrase matches,
-    else the conversation is handed off. The bot's reply (or the handoff's acknowledgement)."""
+    else the conversation is handed off. The bot's reply (or the handoff's acknowledgement).
+    `touched`: the conversation row was just saved with this message (its `updated_at` is
+    current), so routing need not write it again only to move that timestamp."""
     served = conversation.assigned_agent_id is not None or (
         conversation.status == ConversationStatus.WAITING
     )
-    if workflow.customer_message_received(conversation=conversation, message=message):
+    if workflow.customer_message_received(
+        conversation=conversation, message=message, touched=touched
+    ):
         # A human has it, so the bot stays quiet; handed off just now, the acknowledgement (or
         # the out-of-hours notice) is the reply. Looked up only then: handoffs are rare.
         return None if served else bot_reply_after(message=message)
@@ -215,12 +224,16 @@ def customer_message_post(
     """
     client_id = (client_id or "").strip()
     # Locks the conversation row only; the joined customer and agent are what the bot reply's
-    # phrase template reads (two queries fewer).
+    # phrase template reads, the CSAT (a reverse one-to-one, usually absent) what the
+    # `conversation.updated` payload reads (three queries fewer).
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
-        .select_related("customer__customer_profile", "assigned_agent")
+        .select_related("customer__customer_profile", "assigned_agent", "csat")
         .get(pk=conversation.pk)
     )
+    if author.pk == conversation.customer_id:
+        # The same user, with the profile the message payload's author name reads.
+        author = conversation.customer
     if client_id:
         existing = message_with_client_id(conversation=conversation, client_id=client_id)
         if existing is not None:
