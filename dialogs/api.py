@@ -49,12 +49,13 @@ from .models import (
 from .payloads import conversation_payload, message_payload
 from .selectors import workflow as workflow_reads
 from .selectors.conversations import (
+    conversation_check_for_customer,
     conversation_get_for_customer,
     conversation_get_for_user,
     conversations_for_customer,
     user_is_staff,
 )
-from .selectors.messages import conversation_messages
+from .selectors.messages import MessageRow, conversation_message_rows
 from .selectors.phrases import phrase_search
 from .serializers import (
     AgentConversationPageOutputSerializer,
@@ -105,6 +106,10 @@ class MessageCursorPagination(DefaultCursorPagination):
         response = super().get_paginated_response(data)
         response.data["has_more"] = response.data["next"] is not None
         return response
+
+
+def _row_payload(row: dict):
+    return message_payload(MessageRow(row))
 
 
 SCROLLBACK_PAGE_DEFAULT = 30
@@ -250,14 +255,13 @@ class ConversationMessagesApi(APIView):
         responses={200: MessagePageOutputSerializer},
     )
     def get(self, request, conversation_id: int):
-        conversation = conversation_get_for_customer(
-            user=request.user, conversation_id=conversation_id
-        )
+        conversation_check_for_customer(user=request.user, conversation_id=conversation_id)
         before = _message_id_param(request, "before")
         after = _message_id_param(request, "after") or 0
-        messages = conversation_messages(conversation=conversation, after_id=after)
+        # Rows, not model instances: the payloads are the same (`MessageRow`), the CPU is not.
+        messages = conversation_message_rows(conversation_id=conversation_id, after_id=after)
         if before is None:
-            return _paginated(self, request, messages, message_payload, MessageCursorPagination)
+            return _paginated(self, request, messages, _row_payload, MessageCursorPagination)
         # Scroll-back: the page just before `before`, oldest first inside the page.
         try:
             size = int(request.query_params.get("page_size") or SCROLLBACK_PAGE_DEFAULT)
@@ -272,7 +276,7 @@ class ConversationMessagesApi(APIView):
                 "next": None,
                 "previous": None,
                 "has_more": has_more,
-                "results": [message_payload(message) for message in page],
+                "results": [_row_payload(row) for row in page],
             }
         )
 
