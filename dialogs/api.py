@@ -293,17 +293,19 @@ class ConversationMessagesApi(APIView):
         "follows as a `message.transcribed` event.",
     )
     def post(self, request, conversation_id: int):
-        conversation = conversation_get_for_customer(
-            user=request.user, conversation_id=conversation_id
-        )
+        # The permission check reads one column; the service reads the row once, locked.
+        conversation_check_for_customer(user=request.user, conversation_id=conversation_id)
         if not isinstance(request.data, Mapping):
             raise exceptions.ParseError(_("JSON parse error: an object was expected."))
         if "audio" in request.data or "audio_base64" in request.data:
+            conversation = conversation_get_for_customer(
+                user=request.user, conversation_id=conversation_id
+            )
             return self._post_voice(request, conversation)
         serializer = self.MessageCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = customer_message_post(
-            conversation=conversation,
+            conversation_id=conversation_id,
             author=request.user,
             text=serializer.validated_data["text"],
             client_id=serializer.validated_data.get("client_id", ""),

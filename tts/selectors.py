@@ -25,11 +25,14 @@ _lexicon_cache: dict = {"version": None, "entries": {}}
 
 
 def voice_default() -> Voice:
-    voice = Voice.objects.filter(is_default=True, is_active=True).first()
+    # With its remote-engine settings (a reverse one-to-one, usually absent) joined: every
+    # synthesis request asks for them next (`engines.remote_settings`).
+    voices = Voice.objects.select_related("remote")
+    voice = voices.filter(is_default=True, is_active=True).first()
     return (
         voice
-        or Voice.objects.filter(is_active=True).order_by("pk").first()
-        or Voice.objects.get(engine_voice_id="baker")
+        or voices.filter(is_active=True).order_by("pk").first()
+        or voices.get(engine_voice_id="baker")
     )
 
 

@@ -214,14 +214,23 @@ def customer_text_answer(
 
 @transaction.atomic
 def customer_message_post(
-    *, conversation: Conversation, author: User, text: str, client_id: str = ""
+    *,
+    author: User,
+    text: str,
+    client_id: str = "",
+    conversation: Conversation | None = None,
+    conversation_id: int | None = None,
 ) -> CustomerPostResult:
     """`customer_message_create` at most once per `client_id`: a retry after a lost response
     returns the stored message (and its bot reply) instead of storing it again.
 
     The conversation row is locked for the duration, which serialises one customer's posts:
     the client_id check cannot race and the bot reply found afterwards is this message's.
+    The conversation is read here, with the lock: the caller gives it or only its id (the API
+    checks the permission with one column and lets this read be the only one).
     """
+    if conversation_id is None:
+        conversation_id = conversation.pk
     client_id = (client_id or "").strip()
     # Locks the conversation row only; the joined customer and agent are what the bot reply's
     # phrase template reads, the CSAT (a reverse one-to-one, usually absent) what the
@@ -229,7 +238,7 @@ def customer_message_post(
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("customer__customer_profile", "assigned_agent", "csat")
-        .get(pk=conversation.pk)
+        .get(pk=conversation_id)
     )
     if author.pk == conversation.customer_id:
         # The same user, with the profile the message payload's author name reads.
