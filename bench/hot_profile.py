@@ -41,7 +41,7 @@ os.environ.setdefault("JWT_ACCESS_MINUTES", "600")
 os.environ.setdefault("TTS_RATE_LIMIT", "100000000/m")
 os.environ.setdefault("CHAT_RATE_LIMIT", "100000000/m")
 os.environ.setdefault("TTS_MODEL_DIR", str(ROOT / "var/models"))
-os.environ.setdefault("MEDIA_ROOT", str(ROOT / "var/bench/hot_media"))
+os.environ.setdefault("MEDIA_ROOT", str(ROOT / "var/bench/media"))  # as api_load.py
 os.environ.setdefault("TTS_DEVICE", "cpu")
 os.environ.setdefault("STARTUP_CHECKS", "")
 

@@ -47,15 +47,6 @@ def _next_event_ids(count: int) -> range:
 
 
 async def _send_all(channel_layer, events: list[tuple[str, dict]]) -> None:
-    if hasattr(channel_layer, "groups_with_members"):
-        # Redis: one round trip finds the groups anyone listens to; most of a post's events
-        # (nobody watching the queue, the customer's own page closed) need go nowhere.
-        try:
-            listened = await channel_layer.groups_with_members([group for group, _ in events])
-        except Exception:
-            logger.exception("looking up the listeners of %d event(s) failed", len(events))
-            listened = {group for group, _ in events}
-        events = [(group, event) for group, event in events if group in listened]
     for group, event in events:
         try:
             await channel_layer.group_send(group, {"type": "conversation.event", "event": event})
@@ -65,9 +56,29 @@ async def _send_all(channel_layer, events: list[tuple[str, dict]]) -> None:
             logger.exception("publishing %s to %s failed", event.get("type"), group)
 
 
+def _listened(channel_layer, events: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """The events whose group has a listener. Most of a post's events (nobody watching the
+    queue, the customer's page closed) need go nowhere: one round trip finds that out, from
+    this thread, and then neither the event loop nor the event-id counter is bothered."""
+    check = getattr(channel_layer, "groups_with_members_sync", None)
+    if check is None:
+        return events
+    try:
+        listened = check([group for group, _ in events])
+    except Exception as exc:
+        logger.warning("looking up event listeners failed (%s): sending to all", exc)
+        return events
+    if listened is None:
+        return events
+    return [(group, event) for group, event in events if group in listened]
+
+
 def _group_events_send_now(events: list[tuple[str, dict]]) -> None:
     channel_layer = get_channel_layer()
     if channel_layer is None or not events:
+        return
+    events = _listened(channel_layer, events)
+    if not events:
         return
     numbered = [
         (group, {**event, "event_id": event_id})

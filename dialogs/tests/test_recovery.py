@@ -157,24 +157,18 @@ def test_events_go_only_to_groups_with_listeners():
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
-    from dialogs.events import _send_all
+    from dialogs.events import _group_events_send_now
 
     layer = get_channel_layer()
-
-    async def scenario():
-        channel = await layer.new_channel()
-        await layer.group_add("h14.listened", channel)
-        try:
-            assert await layer.groups_with_members(["h14.listened", "h14.empty"]) == {
-                "h14.listened"
-            }
-            await _send_all(layer, [("h14.empty", {"n": 1}), ("h14.listened", {"n": 2})])
-            received = await layer.receive(channel)
-            assert received["event"] == {"n": 2}
-        finally:
-            await layer.group_discard("h14.listened", channel)
-
-    async_to_sync(scenario)()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("h14.listened", channel)
+    try:
+        assert layer.groups_with_members_sync(["h14.listened", "h14.empty"]) == {"h14.listened"}
+        _group_events_send_now([("h14.empty", {"n": 1}), ("h14.listened", {"n": 2})])
+        received = async_to_sync(layer.receive)(channel)
+        assert received["event"]["n"] == 2 and received["event"]["event_id"] > 0
+    finally:
+        async_to_sync(layer.group_discard)("h14.listened", channel)
 
 
 def test_a_database_error_outside_drf_is_a_503():
