@@ -13,6 +13,8 @@ attempt; after it Redis is tried again, so the cache recovers without restarting
 import logging
 import threading
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.locmem import LocMemCache
@@ -140,3 +142,39 @@ class FailoverRedisCache(RedisCache):
 
     def clear(self):
         return self._call("clear")
+
+
+# --- version tokens read once per service call ------------------------------------------------
+# Per-process snapshots (reply rules, lexicon, word list) check a version token in the shared
+# cache before each use; a request that uses three of them paid three round trips, and the
+# rules snapshot is consulted several times by one post. `cache_read_once` reads the tokens a
+# block will need in one MGET; `cache_get_read_once` answers from it inside the block (and asks
+# the cache as usual outside one). A token moved by another process during the block is seen
+# by the next request, exactly as if it had moved a moment later.
+
+_read_once: ContextVar[dict | None] = ContextVar("cache_read_once", default=None)
+
+
+@contextmanager
+def cache_read_once(*keys: str):
+    from django.core.cache import cache
+
+    try:
+        found = cache.get_many(list(keys))
+    except Exception:  # cache down: each reader handles it itself, as without the block
+        yield
+        return
+    token = _read_once.set({**(_read_once.get() or {}), **dict.fromkeys(keys), **found})
+    try:
+        yield
+    finally:
+        _read_once.reset(token)
+
+
+def cache_get_read_once(key: str):
+    values = _read_once.get()
+    if values is not None and key in values:
+        return values[key]
+    from django.core.cache import cache
+
+    return cache.get(key)

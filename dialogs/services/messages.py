@@ -10,9 +10,11 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from common.cache import cache_read_once
 from tts import services as tts_services
 from tts.models import EmotionPreset
 from tts.moderation import ModerationResult
+from tts.selectors import MODERATION_VERSION_KEY
 
 from ..events import conversation_event_publish
 from ..models import (
@@ -25,6 +27,7 @@ from ..models import (
     SenderKind,
 )
 from ..payloads import message_payload
+from ..rules_version import RULES_VERSION_KEY
 from ..selectors.messages import bot_reply_after, message_with_client_id
 from ..selectors.phrases import phrase_get_by_code, phrase_match_for_text
 from ..selectors.policy import emotion_for_intent, emotion_suggestion, intent_classify
@@ -247,9 +250,12 @@ def customer_message_post(
         existing = message_with_client_id(conversation=conversation, client_id=client_id)
         if existing is not None:
             return CustomerPostResult(existing, bot_reply_after(message=existing), created=False)
-    message, bot_reply = _customer_message_store(
-        conversation=conversation, author=author, text=text, client_id=client_id
-    )
+    # The reply rules' and the word list's version tokens, read once for the whole post (the
+    # rules snapshot is consulted up to four times).
+    with cache_read_once(RULES_VERSION_KEY, MODERATION_VERSION_KEY):
+        message, bot_reply = _customer_message_store(
+            conversation=conversation, author=author, text=text, client_id=client_id
+        )
     return CustomerPostResult(message, bot_reply, created=True)
 
 

@@ -144,6 +144,25 @@ def test_cache_incr_keeps_djangos_contract_in_one_round_trip():
     cache.delete_many(["h14-counter", "h14-start"])
 
 
+def test_version_tokens_are_read_once_per_block(monkeypatch):
+    from django.core.cache import cache
+
+    from common.cache import cache_get_read_once, cache_read_once
+
+    cache.set("h14-a", "1")
+    cache.delete("h14-b")
+    gets = []
+    monkeypatch.setattr(cache, "get", lambda key, *a, **k: gets.append(key) or "outside")
+    with cache_read_once("h14-a", "h14-b"):
+        cache.set("h14-a", "2")  # moved meanwhile: this block keeps what it read
+        assert cache_get_read_once("h14-a") == "1"
+        assert cache_get_read_once("h14-b") is None  # absent: no second round trip
+        assert gets == []
+    assert cache_get_read_once("h14-a") == "outside"  # outside a block: the cache, as usual
+    assert gets == ["h14-a"]
+    cache.delete("h14-a")
+
+
 def test_incr_or_start_falls_back_to_memory_while_redis_is_down():
     cache = FailoverRedisCache(
         DEAD_REDIS, {"OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}}
