@@ -18,7 +18,7 @@ from contextvars import ContextVar
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.locmem import LocMemCache
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -36,11 +36,34 @@ if redis.call('exists', KEYS[1]) == 1 then
 end
 return nil
 """
+_incr_existing_script = None
+
+
+class SharedClientRedisCacheClient(RedisCacheClient):
+    """Django's Redis cache client, handing out one `redis.Redis` per connection pool.
+
+    The stock client builds a new `redis.Redis` for every cache call (its constructor fills a
+    table of ~170 response callbacks), and Django builds a new cache object per request under
+    ASGI. A `redis.Redis` is thread-safe (each command takes a connection from the pool), and
+    the pools are already shared per process (`common.redis_pool`), so the clients can be too.
+    """
+
+    _shared: dict = {}
+    _shared_lock = threading.Lock()
+
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        client = self._shared.get(pool)
+        if client is None:
+            with self._shared_lock:
+                client = self._shared.setdefault(pool, self._client(connection_pool=pool))
+        return client
 
 
 class FailoverRedisCache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
+        self._class = SharedClientRedisCacheClient
         self._fallback = LocMemCache(f"failover-{id(self)}", {"OPTIONS": {"MAX_ENTRIES": 10000}})
         self._down_until = 0.0
         self._lock = threading.Lock()
@@ -112,11 +135,14 @@ class FailoverRedisCache(RedisCache):
                 return value
         return self._fallback.incr(key, delta, version=version)
 
-    def _incr_script(self, client):
-        script = self.__dict__.get("_incr_existing")
-        if script is None:
-            script = self._incr_existing = client.register_script(_INCR_EXISTING)
-        return script
+    @staticmethod
+    def _incr_script(client):
+        # One Script object per process: it only carries the source and its SHA; the client
+        # that runs it is passed at each call.
+        global _incr_existing_script
+        if _incr_existing_script is None:
+            _incr_existing_script = client.register_script(_INCR_EXISTING)
+        return _incr_existing_script
 
     def incr_or_start(self, key, delta, start, version=None) -> int:
         """`add(key, start, timeout=None)` then `incr(key, delta)`, in one round trip (a

@@ -66,13 +66,16 @@ class ShortWaitRedisChannelLayer(RedisChannelLayer):
         host = self.hosts[index]
         if set(host) != {"address"}:
             return None
-        pools = self.__dict__.setdefault("_sync_pools", {})
-        with _sync_pools_lock:
-            pool = pools.get(index)
-            if pool is None:
-                # Short timeouts: this runs on the request path (a stalled Redis fails the
-                # check, and the events then take the asynchronous path, which logs it).
-                pool = pools[index] = redis.ConnectionPool.from_url(
-                    host["address"], socket_connect_timeout=2, socket_timeout=2
-                )
-        return redis.Redis(connection_pool=pool)
+        clients = self.__dict__.setdefault("_sync_clients", {})
+        client = clients.get(index)
+        if client is None:
+            with _sync_pools_lock:
+                client = clients.get(index)
+                if client is None:
+                    # Short timeouts: this runs on the request path (a stalled Redis fails
+                    # the check, and the events then take the asynchronous path, which logs
+                    # it). A redis.Redis is thread-safe; its pool resets after a fork.
+                    client = clients[index] = redis.Redis.from_url(
+                        host["address"], socket_connect_timeout=2, socket_timeout=2
+                    )
+        return client
