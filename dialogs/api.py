@@ -255,13 +255,32 @@ class ConversationMessagesApi(APIView):
         responses={200: MessagePageOutputSerializer},
     )
     def get(self, request, conversation_id: int):
-        conversation_check_for_customer(user=request.user, conversation_id=conversation_id)
+        # For a customer the page query itself carries the permission (it joins the
+        # conversation's owner): a page with rows proves access, so the separate check runs
+        # only for an empty page or a refused parameter, and decides 404 as before (a 404 for
+        # someone else's conversation still comes before any 400).
+        owner = None if user_is_staff(request.user) else request.user.pk
+        try:
+            response, empty = self._message_page(request, conversation_id, owner)
+        except exceptions.APIException:
+            conversation_check_for_customer(user=request.user, conversation_id=conversation_id)
+            raise
+        if empty:
+            conversation_check_for_customer(user=request.user, conversation_id=conversation_id)
+        return response
+
+    def _message_page(self, request, conversation_id: int, owner: int | None):
         before = _message_id_param(request, "before")
         after = _message_id_param(request, "after") or 0
         # Rows, not model instances: the payloads are the same (`MessageRow`), the CPU is not.
-        messages = conversation_message_rows(conversation_id=conversation_id, after_id=after)
+        messages = conversation_message_rows(
+            conversation_id=conversation_id, after_id=after, customer_id=owner
+        )
         if before is None:
-            return _paginated(self, request, messages, _row_payload, MessageCursorPagination)
+            paginator = MessageCursorPagination()
+            page = paginator.paginate_queryset(messages, request, view=self)
+            response = paginator.get_paginated_response([_row_payload(row) for row in page])
+            return response, not page
         # Scroll-back: the page just before `before`, oldest first inside the page.
         try:
             size = int(request.query_params.get("page_size") or SCROLLBACK_PAGE_DEFAULT)
@@ -271,7 +290,7 @@ class ConversationMessagesApi(APIView):
         page = list(messages.filter(pk__lt=before).order_by("-created_at", "-pk")[: size + 1])
         has_more = len(page) > size
         page = list(reversed(page[:size]))
-        return Response(
+        response = Response(
             {
                 "next": None,
                 "previous": None,
@@ -279,6 +298,7 @@ class ConversationMessagesApi(APIView):
                 "results": [_row_payload(row) for row in page],
             }
         )
+        return response, not page
 
     @extend_schema(
         operation_id="conversations_messages_create",

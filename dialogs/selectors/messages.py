@@ -173,14 +173,16 @@ def _message_rows_base() -> QuerySet:
     return Message.objects.values(*MESSAGE_ROW_COLUMNS)
 
 
-def conversation_message_rows(*, conversation_id: int, after_id: int = 0) -> QuerySet:
+def conversation_message_rows(
+    *, conversation_id: int, after_id: int = 0, customer_id: int | None = None
+) -> QuerySet:
     """`conversation_messages` as `.values()` rows (wrap each in `MessageRow` for the payload):
-    one query with the payload's relations joined, no model instances."""
-    return (
-        _message_rows_base()
-        .filter(conversation_id=conversation_id, pk__gt=after_id)
-        .order_by("created_at", "pk")
-    )
+    one query with the payload's relations joined, no model instances. With `customer_id`,
+    only if the conversation is that customer's (no rows otherwise)."""
+    rows = _message_rows_base().filter(conversation_id=conversation_id, pk__gt=after_id)
+    if customer_id is not None:
+        rows = rows.filter(conversation__customer_id=customer_id)
+    return rows.order_by("created_at", "pk")
 
 
 def message_with_client_id(*, conversation: Conversation, client_id: str) -> Message | None:
