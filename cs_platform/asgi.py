@@ -2,8 +2,7 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
-
+from common.asgi_handler import get_one_hop_asgi_application
 from common.startup import exit_on_error, startup_check
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cs_platform.settings")
@@ -11,7 +10,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cs_platform.settings")
 # Checks first: they need only the settings, and fail before any app code is loaded.
 with exit_on_error("web"):
     startup_check()
-    django_asgi_app = get_asgi_application()  # must run before importing consumers
+    # Django's handler, serving each request (middleware and view) in one thread hand-off.
+    django_asgi_app = get_one_hop_asgi_application()  # must run before importing consumers
 
 from channels.routing import ProtocolTypeRouter, URLRouter
 

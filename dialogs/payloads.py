@@ -189,6 +189,7 @@ def message_payload(message: Message) -> MessagePayload:
 
 
 def conversation_payload(conversation: Conversation) -> ConversationPayload:
+    queue_position, unread_count = workflow.conversation_queue_position_and_unread(conversation)
     return {
         "id": conversation.pk,
         "status": conversation.status,
@@ -203,11 +204,11 @@ def conversation_payload(conversation: Conversation) -> ConversationPayload:
         if conversation.last_message_id
         else None,
         "created_at": _iso(conversation.created_at),
-        "queue_position": workflow.queue_position(conversation),
+        "queue_position": queue_position,
         "waiting_since": _iso(conversation.waiting_since),
         "handoff_reason": conversation.handoff_reason or None,
         "sla": workflow.conversation_sla(conversation),
-        "unread_count": workflow.conversation_unread_count(conversation),
+        "unread_count": unread_count,
         "csat": workflow.conversation_csat(conversation),
         "resolved_at": _iso(conversation.resolved_at),
         "service": workflow.service_hours(),

@@ -9,6 +9,8 @@ import uuid
 from django.core.cache import cache
 from django.db import transaction
 
+from common.cache import cache_get_read_once
+
 logger = logging.getLogger(__name__)
 
 RULES_VERSION_KEY = "dialogs:rules:version"
@@ -19,7 +21,7 @@ def rules_version() -> str | None:
     key is lost (Redis restart, eviction) and could meet a snapshot taken at an old 0; a lost
     token is replaced by a new one here, which every process reloads on."""
     try:
-        token = cache.get(RULES_VERSION_KEY)
+        token = cache_get_read_once(RULES_VERSION_KEY)
         if token is None:
             cache.add(RULES_VERSION_KEY, uuid.uuid4().hex, timeout=None)
             token = cache.get(RULES_VERSION_KEY)

@@ -67,7 +67,9 @@ def audio_response(
 class SpeechInputSerializer(serializers.Serializer):
     text = SpeechTextField()
     voice = serializers.SlugRelatedField(
-        slug_field="engine_voice_id", queryset=Voice.objects.filter(is_active=True), required=False
+        slug_field="engine_voice_id",
+        queryset=Voice.objects.filter(is_active=True).select_related("remote"),
+        required=False,
     )
     emotion = serializers.SlugRelatedField(
         slug_field="name", queryset=EmotionPreset.objects.all(), required=False

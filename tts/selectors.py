@@ -9,9 +9,9 @@ import time
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.urls import reverse
 
+from common.cache import cache_get_read_once
 from tts.models import AudioClip, EmotionPreset, ModerationWord, PronunciationEntry, Voice
 from tts.moderation import WordEntry, WordMatcher
 
@@ -25,11 +25,14 @@ _lexicon_cache: dict = {"version": None, "entries": {}}
 
 
 def voice_default() -> Voice:
-    voice = Voice.objects.filter(is_default=True, is_active=True).first()
+    # With its remote-engine settings (a reverse one-to-one, usually absent) joined: every
+    # synthesis request asks for them next (`engines.remote_settings`).
+    voices = Voice.objects.select_related("remote")
+    voice = voices.filter(is_default=True, is_active=True).first()
     return (
         voice
-        or Voice.objects.filter(is_active=True).order_by("pk").first()
-        or Voice.objects.get(engine_voice_id="baker")
+        or voices.filter(is_active=True).order_by("pk").first()
+        or voices.get(engine_voice_id="baker")
     )
 
 
@@ -43,7 +46,7 @@ def emotion_preset_list():
 
 def lexicon_version() -> int:
     try:
-        return int(cache.get(LEXICON_VERSION_KEY) or 0)
+        return int(cache_get_read_once(LEXICON_VERSION_KEY) or 0)
     except Exception:  # cache down: fall back to reading the table every time
         return -1
 
@@ -124,7 +127,7 @@ _moderation_cache: dict = {"version": None, "matcher": None}
 
 def moderation_version() -> int:
     try:
-        return int(cache.get(MODERATION_VERSION_KEY) or 0)
+        return int(cache_get_read_once(MODERATION_VERSION_KEY) or 0)
     except Exception:  # cache down: rebuild from the table every time (correct, slower)
         return -1
 

@@ -16,6 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common.cache import cache_read_once
 from common.redaction import traceback_summary
 from tts import engines
 from tts.adapters import engine_version, get_engine
@@ -45,7 +46,12 @@ from tts.models import (
     SynthesisStatus,
     Voice,
 )
-from tts.selectors import lexicon_current, voice_default
+from tts.selectors import (
+    LEXICON_VERSION_KEY,
+    MODERATION_VERSION_KEY,
+    lexicon_current,
+    voice_default,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +173,22 @@ def _build_request(
         raise SpeechTextRejected(
             "too_long", f"文本过长（最多 {settings.TTS_MAX_TEXT_CHARS} 字）/ The text is too long."
         )
+    # The word list's and the lexicon's version tokens in one round trip.
+    with cache_read_once(MODERATION_VERSION_KEY, LEXICON_VERSION_KEY):
+        return _build_request_checked(
+            text=text, voice=voice, preset=preset, controls=controls, fmt=fmt, scope=scope
+        )
+
+
+def _build_request_checked(
+    *,
+    text: str,
+    voice: Voice | None,
+    preset: EmotionPreset | None,
+    controls: Controls | None,
+    fmt: str,
+    scope: str,
+) -> _Request:
     # Before anything is voiced: API, streaming, OpenAI-compatible and reply voicing alike.
     sensitive_text_check(text=text)
     try:

@@ -271,3 +271,67 @@ def test_pages_stay_chinese_for_an_english_browser_unless_english_is_chosen(clie
 
     assert "用户名" in default.content.decode()
     assert "Username" in english.content.decode()
+
+
+def _hand_offs_for_one_request(handler) -> tuple[int, int]:
+    """(sync_to_async hand-offs, response status) of one GET /healthz through `handler`."""
+    import asyncio
+
+    from asgiref import sync
+
+    calls = []
+    real = sync.SyncToAsync.__call__
+
+    async def counted(self, *args, **kwargs):
+        calls.append(getattr(self.func, "__name__", repr(self.func)))
+        return await real(self, *args, **kwargs)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/healthz",
+        "raw_path": b"/healthz",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    messages = []
+
+    async def receive():
+        if not messages:
+            messages.append("body")
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.sleep(3600)
+
+    status = []
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    sync.SyncToAsync.__call__ = counted
+    try:
+        asyncio.run(handler(scope, receive, send))
+    finally:
+        sync.SyncToAsync.__call__ = real
+    return len(calls), status[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_asgi_handler_serves_a_request_in_one_thread_hand_off():
+    """Middleware and view in one hop (plus the request_started and close signals Django sends
+    around every request); Django's own handler takes two more for our sync middleware."""
+    from django.core.handlers.asgi import ASGIHandler
+
+    from common.asgi_handler import OneHopASGIHandler
+
+    ours, status = _hand_offs_for_one_request(OneHopASGIHandler())
+    stock, stock_status = _hand_offs_for_one_request(ASGIHandler())
+    assert status == stock_status == 200
+    assert ours == 3
+    assert stock == ours + 2

@@ -41,6 +41,18 @@ def conversation_get_for_customer(*, user: User, conversation_id: int) -> Conver
         raise Http404 from exc
 
 
+def conversation_check_for_customer(*, user: User, conversation_id: int) -> None:
+    """The permission check of `conversation_get_for_customer` (404 when missing or not the
+    caller's; staff see every conversation) without loading the conversation: one column."""
+    customer_id = (
+        Conversation.objects.filter(pk=conversation_id)
+        .values_list("customer_id", flat=True)
+        .first()
+    )
+    if customer_id is None or not (user_is_staff(user) or customer_id == user.pk):
+        raise Http404
+
+
 def conversation_active_for_customer(*, customer: User) -> Conversation | None:
     """The customer's newest open/pending conversation."""
     return (

@@ -1,7 +1,11 @@
 """Message reads: a conversation's messages, the bot reply that answered a message."""
 
+import functools
+
 from django.db.models import BigIntegerField, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
+
+from accounts.models import User
 
 from ..models import Conversation, Message, SenderKind
 from ..payloads import MESSAGE_PAYLOAD_RELATIONS
@@ -15,6 +19,170 @@ def conversation_messages(*, conversation: Conversation, after_id: int = 0) -> Q
         .select_related(*MESSAGE_PAYLOAD_RELATIONS)
         .order_by("created_at", "pk")
     )
+
+
+# --- the message list without model instances -------------------------------------------------
+# A page of 50 messages read as model instances builds ~250 objects (message, author, profile,
+# intent, emotion, clip): most of the list's CPU. The list reads plain `.values()` rows and wraps
+# each in a `MessageRow`, which offers exactly the attributes `dialogs.payloads.message_payload`
+# reads, so the payload is still built by that one function (the REST list and the console's
+# instance-based list are compared in dialogs/tests/test_payloads.py).
+
+_MESSAGE_COLUMNS = (
+    "id",
+    "conversation_id",
+    "client_id",
+    "sender_kind",
+    "author_id",
+    "text",
+    "masked_text",
+    "kind",
+    "voice_file",
+    "voice_duration_ms",
+    "voice_format",
+    "transcript_status",
+    "moderation_flagged",
+    "intent_id",
+    "intent__name",
+    "intent__label",
+    "emotion_id",
+    "emotion__name",
+    "emotion__label",
+    "created_at",
+    "audio_status",
+    "audio_clip_id",
+    "audio_clip__cache_key",
+    "audio_clip__duration_ms",
+    "audio_clip__format",
+)
+_AUTHOR_COLUMNS = tuple(f"author__{field}" for field in User.DISPLAY_NAME_FIELDS)
+MESSAGE_ROW_COLUMNS = ("pk", *_MESSAGE_COLUMNS, *_AUTHOR_COLUMNS)
+
+
+class _NameLabel:
+    __slots__ = ("label", "name")
+
+    def __init__(self, name: str, label: str) -> None:
+        self.name, self.label = name, label
+
+
+class _Author:
+    __slots__ = ("display_name",)
+
+    def __init__(self, display_name: str) -> None:
+        self.display_name = display_name
+
+
+class _Clip:
+    __slots__ = ("cache_key", "duration_ms", "format", "pk")
+
+    def __init__(self, pk: int, cache_key: str, duration_ms: int | None, format: str) -> None:
+        self.pk, self.cache_key, self.duration_ms, self.format = pk, cache_key, duration_ms, format
+
+
+class _StoredFile:
+    """What the payload reads of a FieldFile: its name, and whether there is one."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __bool__(self) -> bool:
+        return bool(self.name)
+
+
+class MessageRow:
+    """A message as `message_payload` reads it, from one row of `conversation_message_rows`."""
+
+    __slots__ = (
+        "audio_clip",
+        "audio_clip_id",
+        "audio_status",
+        "author",
+        "author_id",
+        "client_id",
+        "conversation_id",
+        "created_at",
+        "emotion",
+        "emotion_id",
+        "intent",
+        "intent_id",
+        "kind",
+        "masked_text",
+        "moderation_flagged",
+        "pk",
+        "sender_kind",
+        "text",
+        "transcript_status",
+        "voice_duration_ms",
+        "voice_file",
+        "voice_format",
+    )
+
+    def __init__(self, row: dict) -> None:
+        self.pk = row["pk"]
+        self.conversation_id = row["conversation_id"]
+        self.client_id = row["client_id"]
+        self.sender_kind = row["sender_kind"]
+        self.text = row["text"]
+        self.masked_text = row["masked_text"]
+        self.kind = row["kind"]
+        self.voice_file = _StoredFile(row["voice_file"] or "")
+        self.voice_duration_ms = row["voice_duration_ms"]
+        self.voice_format = row["voice_format"]
+        self.transcript_status = row["transcript_status"]
+        self.moderation_flagged = row["moderation_flagged"]
+        self.created_at = row["created_at"]
+        self.audio_status = row["audio_status"]
+        self.author_id = row["author_id"]
+        self.author = (
+            _Author(
+                User.display_name_from_values(
+                    {field: row[f"author__{field}"] for field in User.DISPLAY_NAME_FIELDS}
+                )
+            )
+            if self.author_id
+            else None
+        )
+        self.intent_id = row["intent_id"]
+        self.intent = (
+            _NameLabel(row["intent__name"], row["intent__label"]) if self.intent_id else None
+        )
+        self.emotion_id = row["emotion_id"]
+        self.emotion = (
+            _NameLabel(row["emotion__name"], row["emotion__label"]) if self.emotion_id else None
+        )
+        self.audio_clip_id = row["audio_clip_id"]
+        self.audio_clip = (
+            _Clip(
+                self.audio_clip_id,
+                row["audio_clip__cache_key"],
+                row["audio_clip__duration_ms"],
+                row["audio_clip__format"],
+            )
+            if self.audio_clip_id
+            else None
+        )
+
+
+@functools.cache
+def _message_rows_base() -> QuerySet:
+    # Resolving 38 columns across six joins costs more than the query itself returns: done
+    # once per process. Never evaluated; every request filters a clone of it.
+    return Message.objects.values(*MESSAGE_ROW_COLUMNS)
+
+
+def conversation_message_rows(
+    *, conversation_id: int, after_id: int = 0, customer_id: int | None = None
+) -> QuerySet:
+    """`conversation_messages` as `.values()` rows (wrap each in `MessageRow` for the payload):
+    one query with the payload's relations joined, no model instances. With `customer_id`,
+    only if the conversation is that customer's (no rows otherwise)."""
+    rows = _message_rows_base().filter(conversation_id=conversation_id, pk__gt=after_id)
+    if customer_id is not None:
+        rows = rows.filter(conversation__customer_id=customer_id)
+    return rows.order_by("created_at", "pk")
 
 
 def message_with_client_id(*, conversation: Conversation, client_id: str) -> Message | None:

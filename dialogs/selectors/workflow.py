@@ -4,7 +4,7 @@ import datetime
 import time
 from typing import Any
 
-from django.db.models import Avg, Case, Count, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Avg, Case, Count, F, IntegerField, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import TruncWeek
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -211,11 +211,11 @@ def conversation_sla(
 # --- the queue --------------------------------------------------------------------------------
 
 
-def queue_position(conversation: Conversation) -> int | None:
-    """1 = next in line. Ahead: higher priority, or same priority and waiting longer."""
+def _queue_ahead(conversation: Conversation) -> QuerySet | None:
+    """The waiting conversations ahead of this one; None when it is not waiting."""
     if conversation.status != ConversationStatus.WAITING or conversation.waiting_since is None:
         return None
-    ahead = Conversation.objects.filter(
+    return Conversation.objects.filter(
         status=ConversationStatus.WAITING, assigned_agent__isnull=True
     ).filter(
         Q(priority__gt=conversation.priority)
@@ -226,16 +226,50 @@ def queue_position(conversation: Conversation) -> int | None:
             pk__lt=conversation.pk,
         )
     )
-    return ahead.count() + 1
+
+
+def queue_position(conversation: Conversation) -> int | None:
+    """1 = next in line. Ahead: higher priority, or same priority and waiting longer."""
+    ahead = _queue_ahead(conversation)
+    return None if ahead is None else ahead.count() + 1
+
+
+def _unread(conversation: Conversation) -> QuerySet:
+    messages = conversation.messages.filter(sender_kind=SenderKind.CUSTOMER)
+    if conversation.agent_read_at is not None:
+        messages = messages.filter(created_at__gt=conversation.agent_read_at)
+    return messages
 
 
 def conversation_unread_count(conversation: Conversation) -> int:
     if hasattr(conversation, "unread_count"):
         return conversation.unread_count  # annotated by the list query
-    messages = conversation.messages.filter(sender_kind=SenderKind.CUSTOMER)
-    if conversation.agent_read_at is not None:
-        messages = messages.filter(created_at__gt=conversation.agent_read_at)
-    return messages.count()
+    return _unread(conversation).count()
+
+
+class _Counted(Subquery):
+    template = "(SELECT COUNT(*) FROM (%(subquery)s) _counted)"
+    output_field = IntegerField()
+
+
+def conversation_queue_position_and_unread(conversation: Conversation) -> tuple[int | None, int]:
+    """`queue_position` and `conversation_unread_count`, in one query when both need counting
+    (a waiting conversation's payload, sent on every customer message)."""
+    ahead = _queue_ahead(conversation)
+    if ahead is None or hasattr(conversation, "unread_count"):
+        return queue_position(conversation), conversation_unread_count(conversation)
+    counts = (
+        Conversation.objects.filter(pk=conversation.pk)
+        .annotate(
+            _ahead=_Counted(ahead.order_by().values("pk")),
+            _unread=_Counted(_unread(conversation).order_by().values("pk")),
+        )
+        .values_list("_ahead", "_unread")
+        .first()
+    )
+    if counts is None:  # the row is gone: count them one by one, as before
+        return queue_position(conversation), conversation_unread_count(conversation)
+    return counts[0] + 1, counts[1]
 
 
 def conversation_csat(conversation: Conversation) -> dict[str, Any] | None:

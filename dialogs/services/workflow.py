@@ -495,10 +495,16 @@ def conversation_reopen(
 
 
 def customer_message_received(
-    *, conversation: Conversation, message: Message, now: datetime.datetime | None = None
+    *,
+    conversation: Conversation,
+    message: Message,
+    now: datetime.datetime | None = None,
+    touched: bool = False,
 ) -> bool:
     """Route a stored customer message. True: a human handles it (queued or served), so the bot
-    stays quiet; False: the bot may answer (and `message_unanswered` follows if it cannot)."""
+    stays quiet; False: the bot may answer (and `message_unanswered` follows if it cannot).
+    `touched`: the caller saved the conversation (`updated_at` included) in this transaction,
+    so nothing is written when only that timestamp would move."""
     now = now or timezone.now()
     intent = message.intent
     priority = intent.handoff_priority if intent is not None else None
@@ -517,10 +523,13 @@ def customer_message_received(
                     minutes=policy.next_response_minutes
                 )
                 fields.append("next_response_due_at")
-        Conversation.objects.filter(pk=conversation.pk).update(
-            **{field: getattr(conversation, field) for field in fields if field != "updated_at"},
-            updated_at=now,
-        )
+        if len(fields) > 1 or not touched:
+            Conversation.objects.filter(pk=conversation.pk).update(
+                **{
+                    field: getattr(conversation, field) for field in fields if field != "updated_at"
+                },
+                updated_at=now,
+            )
         if conversation.assigned_agent_id:
             console_event_publish(
                 agent_id=conversation.assigned_agent_id,

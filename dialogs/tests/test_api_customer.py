@@ -61,6 +61,27 @@ def test_it_hides_other_customers_conversations_with_404(api_client, conversatio
     assert not conversation.messages.exists()
 
 
+def test_the_message_list_checks_access_in_its_page_query_and_404s_as_before(
+    api_client, customer, conversation, django_assert_num_queries
+):
+    """A page with rows proves access (its query joins the owner); an empty page, a refused
+    parameter or someone else's conversation costs the separate check, which answers 404
+    before any 400."""
+    customer_message_create(conversation=conversation, author=customer, text="你好")
+    last = conversation.messages.order_by("-pk").first().pk
+    api_client.force_authenticate(customer)
+    with django_assert_num_queries(1):  # the page; the test client authenticates by force
+        assert len(api_client.get(messages_url(conversation.pk)).json()["results"]) >= 1
+    with django_assert_num_queries(2):  # an empty page: the check says it is ours
+        empty = api_client.get(f"{messages_url(conversation.pk)}?after={last}")
+    assert empty.status_code == 200 and empty.json()["results"] == []
+    assert api_client.get(f"{messages_url(conversation.pk)}?after=x").status_code == 400
+    assert api_client.get(messages_url(10**9)).status_code == 404
+    api_client.force_authenticate(CustomerFactory())
+    for query in ("", f"?after={last}", "?after=x", "?before=x", f"?before={last}"):
+        assert api_client.get(f"{messages_url(conversation.pk)}{query}").status_code == 404
+
+
 def test_it_requires_authentication(api_client, conversation):
     response = api_client.get(CONVERSATIONS)
     assert response.status_code == 401

@@ -127,3 +127,86 @@ def test_a_payload_that_drifts_from_its_type_is_caught(customer, conversation):
 
     assert "$: unexpected key 'audio_status'" in problems
     assert any(p.startswith("$.audio.status") for p in problems)
+
+
+def test_the_message_list_rows_build_the_same_payloads_as_model_instances(
+    api_client,
+    customer,
+    agent,
+    supervisor,
+    conversation,
+    django_assert_max_num_queries,
+    monkeypatch,
+):
+    """The REST list builds payloads from `.values()` rows (`MessageRow`), everything else from
+    model instances: every kind of message must come out identical, in a fixed number of
+    queries (an agent's nickname included: no query per agent message)."""
+    from types import SimpleNamespace
+
+    from dialogs.models import AgentProfile, MessageKind, SenderKind
+    from dialogs.selectors import voice as voice_selectors
+    from dialogs.selectors.messages import conversation_messages
+    from tts.models import AudioClip, EmotionPreset, Voice
+
+    # Signed URLs carry an expiry: one clock for both builds, so a second boundary between
+    # them cannot make the tokens differ.
+    clock = SimpleNamespace(time=lambda: 1_800_000_000.0)
+    monkeypatch.setattr(voice_selectors, "time", clock)
+    monkeypatch.setattr(tts_selectors, "time", clock)
+
+    AgentProfile.objects.update_or_create(user=agent, defaults={"display_name": "客服小李"})
+    customer_message_create(conversation=conversation, author=customer, text="太差了，我要投诉")
+    agent_reply_create(conversation=conversation, agent=agent, text="抱歉，马上处理")
+    agent_reply_create(conversation=conversation, agent=supervisor, text="我来处理")
+    voice = Voice.objects.first() or Voice.objects.create(engine_voice_id="baker")
+    clip = AudioClip.objects.create(
+        cache_key="f" * 64,
+        text="您好",
+        voice=voice,
+        engine_version="v",
+        file="clips/x.mp3",
+        format="mp3",
+        duration_ms=1234,
+        size_bytes=10,
+    )
+    Message.objects.create(
+        conversation=conversation,
+        sender_kind=SenderKind.BOT,
+        text="您好",
+        emotion=EmotionPreset.objects.order_by("pk").first(),
+        audio_status=AudioStatus.READY,
+        audio_clip=clip,
+    )
+    Message.objects.create(
+        conversation=conversation,
+        sender_kind=SenderKind.CUSTOMER,
+        author=customer,
+        text="你好",
+        masked_text="**",
+        moderation_flagged=True,
+        kind=MessageKind.VOICE,
+        voice_file="voice/2026/12/x.mp3",
+        voice_format="mp3",
+        voice_duration_ms=900,
+        transcript_status=AudioStatus.READY,
+        client_id="c-1",
+    )
+    Message.objects.create(
+        conversation=conversation, sender_kind=SenderKind.BOT, text="失败", audio_status="failed"
+    )
+    expected = [message_payload(m) for m in conversation_messages(conversation=conversation)]
+
+    api_client.force_authenticate(customer)
+    with django_assert_max_num_queries(3):  # user, permission check, the page
+        listed = api_client.get(f"/api/conversations/{conversation.pk}/messages/").json()
+    assert len(listed["results"]) == len(expected) >= 6
+    assert listed["results"] == expected
+    by_text = {m["text"]: m for m in listed["results"]}
+    assert by_text["您好"]["audio"]["url"] and by_text["**"]["voice"]["url"]
+    authors = {m["author"] for m in listed["results"]}
+    assert {"王先生", "客服小李"} <= authors
+    before = listed["results"][-1]["id"]
+    scrolled = api_client.get(
+        f"/api/conversations/{conversation.pk}/messages/?before={before}&page_size=2"
+    ).json()
+    assert scrolled["results"] == listed["results"][-3:-1]

@@ -127,6 +127,69 @@ def test_the_cache_degrades_to_memory_while_redis_is_down_and_comes_back():
     assert cache.get("other") == "x"
 
 
+def test_cache_incr_keeps_djangos_contract_in_one_round_trip():
+    from django.core.cache import cache
+
+    cache.delete("h14-counter")
+    with pytest.raises(ValueError):
+        cache.incr("h14-counter")  # a missing key is not created
+    assert cache.get("h14-counter") is None
+    cache.add("h14-counter", 1, 60)
+    assert cache.incr("h14-counter") == 2
+    assert cache.incr("h14-counter", 5) == 7
+    cache.delete("h14-start")
+    assert cache.incr_or_start("h14-start", 3, 100) == 103  # started at 100, then +3
+    assert cache.incr_or_start("h14-start", 2, 100) == 105  # already there: +2 only
+    assert cache.get("h14-start") == 105
+    cache.delete_many(["h14-counter", "h14-start"])
+
+
+def test_version_tokens_are_read_once_per_block(monkeypatch):
+    from django.core.cache import cache
+
+    from common.cache import cache_get_read_once, cache_read_once
+
+    cache.set("h14-a", "1")
+    cache.delete("h14-b")
+    gets = []
+    monkeypatch.setattr(cache, "get", lambda key, *a, **k: gets.append(key) or "outside")
+    with cache_read_once("h14-a", "h14-b"):
+        cache.set("h14-a", "2")  # moved meanwhile: this block keeps what it read
+        assert cache_get_read_once("h14-a") == "1"
+        assert cache_get_read_once("h14-b") is None  # absent: no second round trip
+        assert gets == []
+    assert cache_get_read_once("h14-a") == "outside"  # outside a block: the cache, as usual
+    assert gets == ["h14-a"]
+    cache.delete("h14-a")
+
+
+def test_incr_or_start_falls_back_to_memory_while_redis_is_down():
+    cache = FailoverRedisCache(
+        DEAD_REDIS, {"OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}}
+    )
+    assert cache.incr_or_start("events", 2, 10) == 12
+    assert not cache.redis_available
+    assert cache.incr_or_start("events", 1, 10) == 13
+
+
+def test_events_go_only_to_groups_with_listeners():
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from dialogs.events import _group_events_send_now
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("h14.listened", channel)
+    try:
+        assert layer.groups_with_members_sync(["h14.listened", "h14.empty"]) == {"h14.listened"}
+        _group_events_send_now([("h14.empty", {"n": 1}), ("h14.listened", {"n": 2})])
+        received = async_to_sync(layer.receive)(channel)
+        assert received["event"]["n"] == 2 and received["event"]["event_id"] > 0
+    finally:
+        async_to_sync(layer.group_discard)("h14.listened", channel)
+
+
 def test_a_database_error_outside_drf_is_a_503():
     factory = RequestFactory()
     for path, accept, kind in (

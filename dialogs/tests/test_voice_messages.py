@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -129,8 +130,14 @@ def test_transcript_feeds_the_bot_reply_and_events_come_in_order(
         await send(group, message)
 
     monkeypatch.setattr(layer, "group_send", recording_group_send)
+    # Someone watches the conversation: events go only to groups that have a listener.
+    listener = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(conversation_group(conversation.pk), listener)
     mp3 = encode_as(speech.samples, speech.sample_rate, "mp3")
-    response = _post_base64(run_on_commit, as_customer, conversation, mp3, "mp3")
+    try:
+        response = _post_base64(run_on_commit, as_customer, conversation, mp3, "mp3")
+    finally:
+        async_to_sync(layer.group_discard)(conversation_group(conversation.pk), listener)
     assert response.status_code == 201
 
     kinds = [(e["type"], e["message"]["sender_kind"]) for e in published if "message" in e]

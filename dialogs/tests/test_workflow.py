@@ -220,6 +220,28 @@ def test_auto_assignment_respects_capacity_and_serves_priority_then_age(agent, a
     assert reads.queue_position(last) == 1
 
 
+def test_queue_position_and_unread_come_in_one_query_with_the_same_values(
+    always_open, now, django_assert_num_queries
+):
+    first = _waiting(now=now - datetime.timedelta(minutes=10))
+    urgent = _waiting(priority=ConversationPriority.URGENT, now=now)
+    last = _waiting(now=now - datetime.timedelta(minutes=5))
+    for i in range(3):
+        Message.objects.create(conversation=last, sender_kind=SenderKind.CUSTOMER, text=f"在吗{i}")
+    Message.objects.create(conversation=last, sender_kind=SenderKind.BOT, text="请稍候")
+    last.agent_read_at = Message.objects.filter(conversation=last).order_by("pk")[0].created_at
+    for conversation in (urgent, first, last):
+        expected = (
+            reads.queue_position(conversation),
+            reads.conversation_unread_count(conversation),
+        )
+        with django_assert_num_queries(1):
+            got = reads.conversation_queue_position_and_unread(conversation)
+        assert got == expected
+    position, unread = reads.conversation_queue_position_and_unread(last)
+    assert position == 3 and 0 < unread < Message.objects.filter(conversation=last).count()
+
+
 def test_an_agent_coming_online_is_handed_the_queue(
     agent, always_open, now, django_capture_on_commit_callbacks
 ):
