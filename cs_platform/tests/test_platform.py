@@ -335,3 +335,28 @@ def test_the_asgi_handler_serves_a_request_in_one_thread_hand_off():
     assert status == stock_status == 200
     assert ours == 3
     assert stock == ours + 2
+
+
+def test_a_web_process_loads_no_engine_and_no_audio_stack():
+    """Web processes serve cached speech as files and rows (#14): loading the ASGI application
+    and every URL module must not import torch, the recogniser or the audio encoders (scipy and
+    pyloudnorm alone were ~60 MiB of every web worker's RSS)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "import cs_platform.asgi\n"
+        "from django.urls import get_resolver\n"
+        "get_resolver().url_patterns\n"
+        "heavy = ('torch', 'ctranslate2', 'faster_whisper', 'scipy', 'pyloudnorm', 'av')\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
+    )
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="cs_platform.settings", DEBUG="1")
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

@@ -17,7 +17,6 @@ from accounts.models import User
 from common.tasks import task_enqueue
 from tts import services as tts_services
 from tts.asr.decoding import TARGET_RATE, AudioLimits, AudioRejected, DecodedAudio, decode_audio
-from tts.engine import audio
 
 from ..events import conversation_event_publish
 from ..models import AudioStatus, Conversation, ConversationStatus, Message, MessageKind, SenderKind
@@ -65,6 +64,10 @@ def voice_message_create(
     transcription after commit."""
     if conversation.status in (ConversationStatus.RESOLVED, ConversationStatus.PENDING):
         conversation.status = ConversationStatus.OPEN
+    # Imported here: the encoders pull in scipy and pyloudnorm, which a web process that never
+    # receives a voice message should not carry (#14: web RSS after the text bench).
+    from tts.engine import audio
+
     mp3 = audio.encode(decoded.samples, sample_rate=TARGET_RATE, fmt="mp3")
     holder = Message(kind=MessageKind.VOICE)
     # Written before the row; a rollback after this leaves an orphan file, never a row
