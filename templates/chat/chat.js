@@ -482,6 +482,14 @@
     renderConversation(c);
   }
 
+  // While the customer waits for a person, re-read the conversation now and then: the header
+  // ("客服小李 正在为您服务", the queue position) must become true even if an update was missed.
+  setInterval(function () {
+    if (conversation && conversation.status === "waiting" && socket && socket.readyState === WebSocket.OPEN) {
+      refreshConversation().catch(function () {});
+    }
+  }, 5000);
+
   async function refreshConversation() {
     const epoch = conversationEpoch;
     const response = await api(conversationUrl());
@@ -607,7 +615,12 @@
 
   function handleEvent(data) {
     if (data.message && /^message\./.test(data.type)) upsert(data.message);
-    else if (data.type === "conversation.updated" && data.conversation) applyConversation(data.conversation);
+    else if (data.type === "conversation.updated" && data.conversation) {
+      applyConversation(data.conversation);
+      // Events from different processes can arrive out of order; a read made after this one
+      // arrived is at least as new, and the epoch drops it if yet another event overtakes it.
+      refreshConversation().catch(function () {});
+    }
     else if (data.type === "typing") showTyping(data);
     else if (data.type === "csat.requested") { csatDismissed = false; applyConversation({ status: "resolved", csat: null }); }
   }
