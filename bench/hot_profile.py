@@ -46,14 +46,10 @@ os.environ.setdefault("TTS_DEVICE", "cpu")
 os.environ.setdefault("STARTUP_CHECKS", "")
 
 STATE = ROOT / "var/bench/hot_profile_state.json"
-TTS_TEXT = "您好，很高兴为您服务，请问有什么可以帮您？"
-POST_TEXTS = [
-    "请问我的订单什么时候发货？",
-    "请问运费怎么算？",
-    "请问能不能开发票？",
-    "你好，在吗？",
-]
-ENDPOINTS = ("floor_me", "post_message", "get_messages", "tts_cached")
+# The same texts and cells as the load bench, so the two measure the same requests.
+sys.path.insert(0, str(ROOT / "bench"))
+from api_load import CELLS as ENDPOINTS
+from api_load import POST_TEXTS, TTS_TEXT
 
 
 def _request(name: str, state: dict, index: int) -> tuple[str, str, bytes]:
