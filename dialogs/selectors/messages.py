@@ -2,6 +2,7 @@
 
 import functools
 
+from django.db import connection
 from django.db.models import BigIntegerField, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -185,13 +186,30 @@ def conversation_message_rows(
     return rows.order_by("created_at", "pk")
 
 
+_CLIENT_ID = ("id", "conversation", "client_id")
+
+
+@functools.cache
+def _client_id_sql() -> str:
+    table = connection.ops.quote_name(Message._meta.db_table)
+    column = {f: connection.ops.quote_name(Message._meta.get_field(f).column) for f in _CLIENT_ID}
+    return (
+        f"SELECT {column['id']} FROM {table} WHERE {column['conversation']} = %s"  # noqa: S608
+        f" AND {column['client_id']} = %s LIMIT 1"
+    )
+
+
 def message_with_client_id(*, conversation: Conversation, client_id: str) -> Message | None:
     # Almost every post is new: look for the bare id first (the partial unique index answers
-    # it), and join the payload's relations only on a retry.
-    pk = conversation.messages.filter(client_id=client_id).values_list("pk", flat=True).first()
-    if pk is None:
+    # it; a statement written once per process, since the ORM spent more CPU building this
+    # one-column lookup than the database spent answering it), and join the payload's
+    # relations only on a retry.
+    with connection.cursor() as cursor:
+        cursor.execute(_client_id_sql(), [conversation.pk, client_id])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    return Message.objects.select_related(*MESSAGE_PAYLOAD_RELATIONS).get(pk=pk)
+    return Message.objects.select_related(*MESSAGE_PAYLOAD_RELATIONS).get(pk=row[0])
 
 
 def bot_reply_after(*, message: Message) -> Message | None:

@@ -82,6 +82,41 @@ def test_the_message_list_checks_access_in_its_page_query_and_404s_as_before(
         assert api_client.get(f"{messages_url(conversation.pk)}{query}").status_code == 404
 
 
+def test_a_post_reads_the_conversation_once_and_answers_404_before_400(
+    api_client, customer, conversation, django_assert_num_queries
+):
+    """The post's locked read is its permission check too; a refused body for someone else's
+    (or a missing) conversation still gets the 404, and nothing is stored."""
+    api_client.force_authenticate(customer)
+    url = messages_url(conversation.pk)
+    api_client.post(url, {"text": "我的订单还没到", "client_id": "c1"}, format="json")
+    conversation.refresh_from_db()
+    assert conversation.status == ConversationStatus.WAITING
+    # savepoint, the locked read, the client_id lookup, INSERT, UPDATE, the queue/unread
+    # counts of the conversation.updated event, release: no separate permission read.
+    with django_assert_num_queries(7):
+        again = api_client.post(url, {"text": "在吗", "client_id": "c2"}, format="json")
+    assert again.status_code == 201
+    assert again.json()["message"]["text"] == "在吗"
+    stored = conversation.messages.count()
+    api_client.force_authenticate(CustomerFactory())
+    for body in (
+        {"text": "hi"},
+        {"text": ""},
+        {"client_id": "x"},
+        ["a list"],
+        {"text": "x" * 9000},
+    ):
+        refused = api_client.post(url, body, format="json")
+        assert refused.status_code == 404, body
+        assert refused.json()["error"]["code"] == "not_found"
+    api_client.force_authenticate(customer)
+    missing = api_client.post(messages_url(10**9), {"text": "hi"}, format="json")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert api_client.post(url, {"text": ""}, format="json").status_code == 400
+    assert conversation.messages.count() == stored
+
+
 def test_it_requires_authentication(api_client, conversation):
     response = api_client.get(CONVERSATIONS)
     assert response.status_code == 401

@@ -1,0 +1,138 @@
+"""A queryset whose SQL is written once per thread and then run again with new values.
+
+Django compiles a queryset to SQL on every evaluation. For a read with a few `select_related`
+joins that is most of the read's CPU (profiled: 1.8 ms to compile the post's locked read of a
+conversation with its customer, profile, agent and rating, against ~0.2 ms to send it and
+build the objects). A hot read whose shape never changes can skip that: build the queryset once
+with sentinel values, keep the compiled SQL and the compiler's description of the columns, and
+for each call substitute the real values into the parameters and build the objects exactly as
+Django's `ModelIterable` does (same `from_db`, same related populators, same converters).
+
+Only for model-instance querysets of a fixed shape (filters, joins, ordering, limits, locking
+fixed; only filter *values* change). A sentinel that Django transforms before it reaches the
+parameters (``__contains`` wraps it in ``%``) is refused when the query is first compiled.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from django.db import connections, router
+from django.db.models import Model, QuerySet
+from django.db.models.query import get_related_populators
+from django.db.transaction import TransactionManagementError
+
+M = TypeVar("M", bound=Model)
+
+# Values no real row carries; each parameter gets its own.
+_INT_SENTINEL = -7_391_000_000_000
+_STR_SENTINEL = "\x1fprecompiled-{}\x1f"
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    # Per SQL parameter: the name of the value to put there, or None to keep `constants[i]`.
+    slots: tuple[str | None, ...]
+    constants: tuple[Any, ...]
+    compiler: Any
+    init_list: tuple[str, ...]
+    fields_start: int
+    fields_end: int
+    locks: bool
+
+
+class PrecompiledQuery(Generic[M]):
+    """`build(**values)` returns a queryset of `model`; `kinds` names each value's type (int or
+    str)."""
+
+    def __init__(self, model: type[M], build: Callable[..., QuerySet[M]], **kinds: type) -> None:
+        for name, kind in kinds.items():
+            if kind not in (int, str):
+                raise TypeError(f"{name}: only int and str values can be precompiled")
+        self.model = model
+        self._build = build
+        self._kinds = kinds
+        # Compiled per thread: a compiler holds its thread's database connection.
+        self._local = threading.local()
+
+    def _sentinels(self) -> dict[str, Any]:
+        return {
+            name: _INT_SENTINEL - i if kind is int else _STR_SENTINEL.format(i)
+            for i, (name, kind) in enumerate(self._kinds.items())
+        }
+
+    def _compile(self, alias: str) -> _Compiled:
+        sentinels = self._sentinels()
+        queryset = self._build(**sentinels)
+        if queryset.model is not self.model:
+            raise TypeError(f"the queryset is of {queryset.model}, not {self.model}")
+        compiler = queryset.query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        by_value = {value: name for name, value in sentinels.items()}
+        slots = tuple(by_value.get(p) if isinstance(p, int | str) else None for p in params)
+        missing = set(sentinels) - set(slots)
+        if missing:
+            raise ValueError(f"values not found verbatim in the SQL parameters: {missing}")
+        klass_info = compiler.klass_info
+        if compiler.annotation_col_map or queryset._known_related_objects:
+            raise ValueError("annotations and known related objects are not precompiled")
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        return _Compiled(
+            sql=sql,
+            slots=slots,
+            constants=tuple(params),
+            compiler=compiler,
+            init_list=tuple(f[0].target.attname for f in compiler.select[start:end]),
+            fields_start=start,
+            fields_end=end,
+            locks=queryset.query.select_for_update,
+        )
+
+    def _compiled(self, alias: str) -> _Compiled:
+        cache = self._local.__dict__.setdefault("by_alias", {})
+        if alias not in cache:
+            cache[alias] = self._compile(alias)
+        return cache[alias]
+
+    def all(self, **values: Any) -> list[M]:
+        alias = router.db_for_read(self.model)
+        connection = connections[alias]
+        compiled = self._compiled(alias)
+        if compiled.locks and connection.get_autocommit():
+            raise TransactionManagementError(
+                "select_for_update cannot be used outside of a transaction."
+            )
+        params = [
+            compiled.constants[i] if name is None else values[name]
+            for i, name in enumerate(compiled.slots)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        compiler = compiled.compiler
+        klass_info = compiler.klass_info
+        model_cls = klass_info["model"]
+        populators = get_related_populators(klass_info, compiler.select, alias)
+        objects = []
+        for row in compiler.results_iter(results=[rows]):
+            obj = model_cls.from_db(
+                alias, compiled.init_list, row[compiled.fields_start : compiled.fields_end]
+            )
+            for populator in populators:
+                populator.populate(row, obj)
+            objects.append(obj)
+        return objects
+
+    def get(self, **values: Any) -> M:
+        """The one row, or the model's `DoesNotExist` (`MultipleObjectsReturned` for more)."""
+        objects = self.all(**values)
+        model = self.model
+        if not objects:
+            raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
+        if len(objects) > 1:
+            raise model.MultipleObjectsReturned(f"{len(objects)} {model._meta.object_name}s")
+        return objects[0]
