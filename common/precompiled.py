@@ -1,4 +1,4 @@
-"""A queryset whose SQL is written once per thread and then run again with new values.
+"""A queryset whose SQL is written once per process and then run again with new values.
 
 Django compiles a queryset to SQL on every evaluation. For a read with a few `select_related`
 joins that is most of the read's CPU (profiled: 1.8 ms to compile the post's locked read of a
@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from django.db import connections, router
 from django.db.models import Model, QuerySet
-from django.db.models.query import get_related_populators
+from django.db.models.query import ModelIterable, ValuesIterable, get_related_populators
 from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=Model)
@@ -39,10 +39,14 @@ class _Compiled:
     slots: tuple[str | None, ...]
     constants: tuple[Any, ...]
     compiler: Any
-    init_list: tuple[str, ...]
-    fields_start: int
-    fields_end: int
     locks: bool
+    # A model-instance queryset: how Django's ModelIterable builds each object.
+    init_list: tuple[str, ...] = ()
+    fields_start: int = 0
+    fields_end: int = 0
+    populators: tuple[Any, ...] = ()
+    # A `.values()` queryset: the keys of each row.
+    names: tuple[str, ...] = ()
 
 
 class PrecompiledQuery(Generic[M]):
@@ -56,8 +60,11 @@ class PrecompiledQuery(Generic[M]):
         self.model = model
         self._build = build
         self._kinds = kinds
-        # Compiled per thread: a compiler holds its thread's database connection.
-        self._local = threading.local()
+        # Per process, not per thread: under ASGI every request runs in a thread of its own.
+        # The kept compiler is only read (its column description and value converters, which
+        # take the backend's operations, not a live connection's state).
+        self._by_alias: dict[str, _Compiled] = {}
+        self._lock = threading.Lock()
 
     def _sentinels(self) -> dict[str, Any]:
         return {
@@ -77,28 +84,42 @@ class PrecompiledQuery(Generic[M]):
         missing = set(sentinels) - set(slots)
         if missing:
             raise ValueError(f"values not found verbatim in the SQL parameters: {missing}")
+        common = {
+            "sql": sql,
+            "slots": slots,
+            "constants": tuple(params),
+            "compiler": compiler,
+            "locks": queryset.query.select_for_update,
+        }
+        if queryset._known_related_objects:
+            raise ValueError("known related objects are not precompiled")
+        if issubclass(queryset._iterable_class, ValuesIterable):
+            query = queryset.query
+            names = (*query.extra_select, *query.values_select, *query.annotation_select)
+            return _Compiled(**common, names=names)
+        if queryset._iterable_class is not ModelIterable or compiler.annotation_col_map:
+            raise ValueError("only model instances (no annotations) or .values() rows")
         klass_info = compiler.klass_info
-        if compiler.annotation_col_map or queryset._known_related_objects:
-            raise ValueError("annotations and known related objects are not precompiled")
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         return _Compiled(
-            sql=sql,
-            slots=slots,
-            constants=tuple(params),
-            compiler=compiler,
+            **common,
             init_list=tuple(f[0].target.attname for f in compiler.select[start:end]),
             fields_start=start,
             fields_end=end,
-            locks=queryset.query.select_for_update,
+            # Built once: a populator only reads what it was built with.
+            populators=tuple(get_related_populators(klass_info, compiler.select, alias)),
         )
 
     def _compiled(self, alias: str) -> _Compiled:
-        cache = self._local.__dict__.setdefault("by_alias", {})
-        if alias not in cache:
-            cache[alias] = self._compile(alias)
-        return cache[alias]
+        compiled = self._by_alias.get(alias)
+        if compiled is None:
+            with self._lock:
+                compiled = self._by_alias.get(alias)
+                if compiled is None:
+                    compiled = self._by_alias[alias] = self._compile(alias)
+        return compiled
 
-    def all(self, **values: Any) -> list[M]:
+    def _run(self, values: dict[str, Any]) -> tuple[_Compiled, str, Any]:
         alias = router.db_for_read(self.model)
         connection = connections[alias]
         compiled = self._compiled(alias)
@@ -114,18 +135,33 @@ class PrecompiledQuery(Generic[M]):
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
         compiler = compiled.compiler
-        klass_info = compiler.klass_info
-        model_cls = klass_info["model"]
-        populators = get_related_populators(klass_info, compiler.select, alias)
+        if compiler.has_extra_select:  # ordering columns appended to the select: not returned
+            rows = [row[: compiler.col_count] for row in rows]
+        return compiled, alias, compiler.results_iter(results=[rows])
+
+    def all(self, **values: Any) -> list[M]:
+        """The model instances (a model queryset)."""
+        compiled, alias, rows = self._run(values)
+        if compiled.names:
+            raise TypeError("a .values() query: use rows()")
+        model_cls = self.model
         objects = []
-        for row in compiler.results_iter(results=[rows]):
+        for row in rows:
             obj = model_cls.from_db(
                 alias, compiled.init_list, row[compiled.fields_start : compiled.fields_end]
             )
-            for populator in populators:
+            for populator in compiled.populators:
                 populator.populate(row, obj)
             objects.append(obj)
         return objects
+
+    def rows(self, **values: Any) -> list[dict[str, Any]]:
+        """The rows as dicts (a `.values()` queryset), as Django's ValuesIterable gives them."""
+        compiled, _alias, rows = self._run(values)
+        if not compiled.names:
+            raise TypeError("a model query: use all()")
+        names = compiled.names
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def get(self, **values: Any) -> M:
         """The one row, or the model's `DoesNotExist` (`MultipleObjectsReturned` for more)."""

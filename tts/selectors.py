@@ -27,7 +27,7 @@ _lexicon_cache: dict = {"version": None, "entries": {}}
 
 # Every synthesis request reads a voice with its remote-engine settings (a reverse one-to-one,
 # usually absent) joined: `engines.remote_settings` asks for them next. Compiled once per
-# thread: building this SQL was a fifth of a cached /api/tts/ request's CPU (bench/README.md).
+# process: building this SQL was a fifth of a cached /api/tts/ request's CPU (bench/README.md).
 _DEFAULT_VOICE = PrecompiledQuery(
     Voice,
     lambda: (

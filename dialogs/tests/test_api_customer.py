@@ -117,6 +117,40 @@ def test_a_post_reads_the_conversation_once_and_answers_404_before_400(
     assert conversation.messages.count() == stored
 
 
+def test_message_pages_walked_both_ways_match_the_table(
+    api_client, customer, agent, conversation, django_assert_num_queries
+):
+    """The list's pages come from a statement compiled once (`MessageRows`); DRF's cursor
+    walks forward and back over them, for the customer and for staff, as over a queryset."""
+    from dialogs.selectors.messages import _page_query, conversation_message_rows
+
+    for i in range(7):
+        customer_message_create(conversation=conversation, author=customer, text=f"第{i}条")
+    ids = list(conversation.messages.order_by("pk").values_list("pk", flat=True))
+    for user in (customer, agent):
+        api_client.force_authenticate(user)
+        url, seen, pages = f"{messages_url(conversation.pk)}?page_size=3", [], []
+        while url:
+            with django_assert_num_queries(1):  # one statement per page, compiled or not
+                body = api_client.get(url).json()
+            pages.append([m["id"] for m in body["results"]])
+            seen += pages[-1]
+            url = body["next"]
+        assert seen == ids and all(len(page) <= 3 for page in pages) and len(pages) > 2
+        back = api_client.get(body["previous"]).json()  # a reversed cursor: the queryset path
+        assert [m["id"] for m in back["results"]] == pages[-2]
+        after = api_client.get(f"{messages_url(conversation.pk)}?after={ids[3]}").json()
+        assert [m["id"] for m in after["results"]] == ids[4:]
+    rows = conversation_message_rows(conversation_id=conversation.pk, customer_id=customer.pk)
+    page = rows.order_by("pk").filter(pk__gt=ids[1])[0:3]
+    assert page == list(rows.queryset().order_by("pk").filter(pk__gt=ids[1])[0:3])
+    assert [r["pk"] for r in page] == ids[2:5]
+    stranger = conversation_message_rows(conversation_id=conversation.pk, customer_id=agent.pk)
+    assert stranger.order_by("pk")[0:5] == []
+    # The pages above came from the compiled statements (page size 3 + 1), not the fallback.
+    assert _page_query(4, True)._by_alias and _page_query(4, False)._by_alias
+
+
 def test_it_requires_authentication(api_client, conversation):
     response = api_client.get(CONVERSATIONS)
     assert response.status_code == 401
