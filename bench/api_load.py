@@ -508,9 +508,7 @@ def run_stack(label: str, src: Path, args, clients_all: list[dict], extra: list[
         # which is up), then the same greeting again (the phrase's clip is cached now, as
         # after precompute).
         results["voicing_first_s"] = asyncio.run(wait_voiced(port, clients_all[0]))
-        results["voicing_cached_s"] = asyncio.run(
-            wait_voiced(port, clients_all[-2])
-        )
+        results["voicing_cached_s"] = asyncio.run(wait_voiced(port, clients_all[-2]))
         children = child_pids(worker.pid)
         results["worker_child_rss_mib"] = round(max(vmrss_mib(p) for p in children), 0)
         results["worker_main_rss_mib"] = round(vmrss_mib(worker.pid), 0)

@@ -16,7 +16,7 @@ with exit_on_error("web"):
     # paid ~1 s of imports, so after each restart some customer's message took a second.
     from django.urls import get_resolver
 
-    get_resolver().url_patterns
+    get_resolver().url_patterns  # noqa: B018 (the property imports them)
 
 from channels.routing import ProtocolTypeRouter, URLRouter
 
