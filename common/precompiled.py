@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from django.db import connections, router
+from django.db import connections, models, router
 from django.db.models import Model, QuerySet
 from django.db.models.query import ModelIterable, ValuesIterable, get_related_populators
 from django.db.transaction import TransactionManagementError
@@ -155,6 +155,26 @@ class PrecompiledQuery(Generic[M]):
             objects.append(obj)
         return objects
 
+    def objects_from_rows(self, rows: list[tuple]) -> list[M]:
+        """Model instances from rows another statement returned (an `UPDATE ... RETURNING`)
+        with this query's columns in this query's order: `returning_columns()`."""
+        alias = router.db_for_read(self.model)
+        compiled = self._compiled(alias)
+        if compiled.names or compiled.populators or compiled.fields_start:
+            raise TypeError("only a model query without joins")
+        return [
+            self.model.from_db(alias, compiled.init_list, row)
+            for row in compiled.compiler.results_iter(results=[rows])
+        ]
+
+    def returning_columns(self) -> str:
+        """The quoted columns of `objects_from_rows`, in order (no table prefix)."""
+        alias = router.db_for_read(self.model)
+        compiled = self._compiled(alias)
+        quote = connections[alias].ops.quote_name
+        columns = {f.attname: f.column for f in self.model._meta.concrete_fields}
+        return ", ".join(quote(columns[name]) for name in compiled.init_list)
+
     def rows(self, **values: Any) -> list[dict[str, Any]]:
         """The rows as dicts (a `.values()` queryset), as Django's ValuesIterable gives them."""
         compiled, _alias, rows = self._run(values)
@@ -172,3 +192,73 @@ class PrecompiledQuery(Generic[M]):
         if len(objects) > 1:
             raise model.MultipleObjectsReturned(f"{len(objects)} {model._meta.object_name}s")
         return objects[0]
+
+
+# --- inserts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Insert:
+    sql: str
+    fields: tuple[Any, ...]
+    returns_pk: bool
+
+
+_inserts: dict[tuple[type[Model], str], _Insert] = {}
+
+
+def _insert_for(model: type[Model], alias: str) -> _Insert | None:
+    key = (model, alias)
+    if key not in _inserts:
+        connection = connections[alias]
+        meta = model._meta
+        # The auto-incremented key is left to the database and returned, as save() does.
+        fields = [f for f in meta.local_concrete_fields if not (f is meta.pk and f.db_returning)]
+        # What this plain statement does not do: inherited tables, database defaults,
+        # generated columns, other returned columns. Such models keep Django's save().
+        if meta.parents or any(
+            getattr(f, "generated", False)
+            or getattr(f, "db_default", models.NOT_PROVIDED) is not models.NOT_PROVIDED
+            or (f is not meta.pk and f.db_returning)
+            for f in meta.concrete_fields
+        ):
+            _inserts[key] = None
+        else:
+            quote = connection.ops.quote_name
+            columns = ", ".join(quote(f.column) for f in fields)
+            placeholders = ", ".join(["%s"] * len(fields))
+            returns_pk = connection.features.can_return_columns_from_insert
+            table = quote(meta.db_table)
+            sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608
+            if returns_pk:
+                sql += f" RETURNING {quote(meta.pk.column)}"
+            _inserts[key] = _Insert(sql=sql, fields=tuple(fields), returns_pk=returns_pk)
+    return _inserts[key]
+
+
+def model_insert(obj: Model) -> Model:
+    """Insert a new row for `obj` (what `obj.save()` does for a new object of a model without
+    save signals or an overridden save), the statement written once per model and database.
+
+    Django's save() builds the INSERT anew each time (~1 ms of CPU for a twenty-column row,
+    profiled); the values here are prepared by each field exactly as Django's insert prepares
+    them (`pre_save` for auto_now_add, `get_db_prep_save` for JSON, dates and keys). Callers
+    use it only for models nothing listens to (save signals are not sent)."""
+    model = type(obj)
+    alias = router.db_for_write(model, instance=obj)
+    insert = _insert_for(model, alias)
+    if insert is None or obj.pk is not None:
+        obj.save(force_insert=True, using=alias)
+        return obj
+    connection = connections[alias]
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in insert.fields]
+    with connection.cursor() as cursor:
+        cursor.execute(insert.sql, params)
+        if insert.returns_pk:
+            pk = cursor.fetchone()[0]
+        else:
+            pk = connection.ops.last_insert_id(cursor, model._meta.db_table, model._meta.pk.column)
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = alias
+    return obj

@@ -6,7 +6,7 @@ from django.db.transaction import TransactionManagementError
 
 from accounts.models import User
 from accounts.tests.factories import CustomerFactory
-from common.precompiled import PrecompiledQuery
+from common.precompiled import PrecompiledQuery, model_insert
 from dialogs.models import Conversation, CsatResponse
 from dialogs.services.conversations import conversation_create
 
@@ -96,3 +96,51 @@ def test_a_locking_read_outside_a_transaction_is_refused_like_the_orms(customer)
         list(_orm(conversation.pk, customer.pk).select_for_update())
     with pytest.raises(TransactionManagementError):
         LOCKED.get(pk=conversation.pk, customer_id=customer.pk)
+
+
+def _row(model, pk) -> dict:
+    return model.objects.filter(pk=pk).values().get()
+
+
+def test_an_insert_written_once_stores_what_save_stores(customer, conversation):
+    """Same row as Django's save() (auto_now_add, JSON, keys, NULLs), the key set on the
+    object, one statement each."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from dialogs.models import Message, SenderKind
+    from tts.models import SynthesisRecord
+
+    def record(**extra):
+        return SynthesisRecord(
+            user=customer,
+            source="api",
+            text_excerpt="您好",
+            text_digest="d" * 64,
+            text_length=2,
+            voice="baker",
+            controls={"speed": 1.1, "note": "慢一点"},
+            status="ok",
+            latency_ms=3,
+            **extra,
+        )
+
+    saved = record()
+    saved.save()
+    with CaptureQueriesContext(connection) as queries:
+        inserted = model_insert(record())
+        again = model_insert(record(client_ip="10.0.0.1"))
+    assert len(queries) == 2 and all(q["sql"].startswith("INSERT INTO") for q in queries)
+    assert inserted.pk and again.pk == inserted.pk + 1 and not inserted._state.adding
+    stored, reference = _row(SynthesisRecord, inserted.pk), _row(SynthesisRecord, saved.pk)
+    assert stored["created_at"] >= reference["created_at"] and inserted.created_at
+    ignore = {"id", "created_at"}
+    assert {k: v for k, v in stored.items() if k not in ignore} == {
+        k: v for k, v in reference.items() if k not in ignore
+    }
+    assert _row(SynthesisRecord, again.pk)["client_ip"] == "10.0.0.1"
+    message = model_insert(
+        Message(conversation=conversation, sender_kind=SenderKind.CUSTOMER, text="在吗")
+    )
+    assert Message.objects.get(pk=message.pk).text == "在吗"
+    assert message.created_at == Message.objects.get(pk=message.pk).created_at

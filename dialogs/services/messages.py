@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from common.cache import cache_read_once
-from common.precompiled import PrecompiledQuery
+from common.precompiled import PrecompiledQuery, model_insert
 from tts import services as tts_services
 from tts.models import EmotionPreset
 from tts.moderation import ModerationResult
@@ -91,7 +91,7 @@ def _message_store(
     message.full_clean(
         exclude=_TRUSTED_RELATIONS, validate_unique=False, validate_constraints=False
     )
-    message.save()
+    model_insert(message)  # save(), with the INSERT written once per process
     conversation.last_message = message
     conversation.last_message_at = message.created_at
     conversation.save(
