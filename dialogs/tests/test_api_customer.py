@@ -151,6 +151,18 @@ def test_message_pages_walked_both_ways_match_the_table(
     assert _page_query(4, True)._by_alias and _page_query(4, False)._by_alias
 
 
+@pytest.mark.parametrize("forged", ["p=abc", "p=1e3", "p=99999999999999999999999", "p=", "o=x"])
+def test_a_forged_cursor_is_a_404_not_a_500(api_client, customer, conversation, forged):
+    import base64
+
+    customer_message_create(conversation=conversation, author=customer, text="你好")
+    api_client.force_authenticate(customer)
+    cursor = base64.b64encode(forged.encode()).decode()
+    response = api_client.get(f"{messages_url(conversation.pk)}?cursor={cursor}")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
 def test_it_requires_authentication(api_client, conversation):
     response = api_client.get(CONVERSATIONS)
     assert response.status_code == 401
