@@ -42,6 +42,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -512,47 +513,62 @@ def run_stack(label: str, src: Path, args, clients_all: list[dict], extra: list[
         children = child_pids(worker.pid)
         results["worker_child_rss_mib"] = round(max(vmrss_mib(p) for p in children), 0)
         results["worker_main_rss_mib"] = round(vmrss_mib(worker.pid), 0)
-        for name in args.cells:
+        # Rounds, each measuring every concurrency with the floor first: a cell's ratio is to
+        # the floor measured seconds before it, not a minute earlier (this shared machine's
+        # speed drifts by tens of percent over minutes); the figures are medians over rounds.
+        rounds: list[dict] = []
+        for round_no in range(args.rounds):
+            round_cells: dict = {}
             for concurrency in args.clients:
-                server_pids = [server.pid, *child_pids(server.pid)]
-                profiler = None
-                if f"{name}@{concurrency}" in args.profile:
-                    profiler = start_profile(label, f"{name}@{concurrency}", server_pids, args)
-                audit_before = audit_rows()
-                # CPU is read after the warm-up: a worker's first requests import the URL
-                # configuration and open connections (~1 s of CPU here), which would otherwise
-                # land on whichever cell runs first (the floor) and flatter every ratio.
-                cpu_mark: dict[str, float] = {}
+                for name in sorted(args.cells, key=lambda n: n != "floor_me"):
+                    server_pids = [server.pid, *child_pids(server.pid)]
+                    profiler = None
+                    if f"{name}@{concurrency}" in args.profile:
+                        profiler = start_profile(label, f"{name}@{concurrency}", server_pids, args)
+                    audit_before = audit_rows()
+                    # CPU is read after the warm-up: a worker's first requests open connections
+                    # (and, before the URL modules loaded at start, imported them: ~1 s of CPU),
+                    # which would land on whichever cell runs first and flatter every ratio.
+                    cpu_mark: dict[str, float] = {}
 
-                def mark_cpu(pids=server_pids, mark=cpu_mark) -> None:
-                    mark["cpu"] = cpu_seconds(pids)
+                    def mark_cpu(pids=server_pids, mark=cpu_mark) -> None:
+                        mark["cpu"] = cpu_seconds(pids)
 
-                cell = asyncio.run(
-                    drive(
-                        port,
-                        name,
-                        clients_all[:concurrency],
-                        seconds=args.seconds,
-                        max_requests=args.max_requests,
-                        run_id=f"{label}-{time.time_ns()}",
-                        after_warmup=mark_cpu,
+                    cell = asyncio.run(
+                        drive(
+                            port,
+                            name,
+                            clients_all[:concurrency],
+                            seconds=args.seconds,
+                            max_requests=args.max_requests,
+                            run_id=f"{label}-{time.time_ns()}",
+                            after_warmup=mark_cpu,
+                        )
                     )
-                )
-                cell["server_cpu_ms_per_request"] = round(
-                    (cpu_seconds(server_pids) - cpu_mark["cpu"]) * 1000 / max(1, cell["requests"]),
-                    2,
-                )
-                if profiler is not None:
-                    results.setdefault("profiles", {})[f"{name}@{concurrency}"] = finish_profile(
-                        profiler
+                    cell["server_cpu_ms_per_request"] = round(
+                        (cpu_seconds(server_pids) - cpu_mark["cpu"])
+                        * 1000
+                        / max(1, cell["requests"]),
+                        2,
                     )
-                if name == "tts_cached":
-                    # Every answered call must have left its audit row, in the request.
-                    cell["audit_rows"] = audit_rows() - audit_before
-                if name == "post_message":
-                    cell["queue_drain_s"] = wait_queue_empty()
-                results["cells"][f"{name}@{concurrency}"] = cell
-                print(f"[{label}] {name} @{concurrency}: {json.dumps(cell)}", file=sys.stderr)
+                    if profiler is not None:
+                        results.setdefault("profiles", {})[f"{name}@{concurrency}"] = (
+                            finish_profile(profiler)
+                        )
+                    if name == "tts_cached":
+                        # Every answered call must have left its audit row, in the request.
+                        cell["audit_rows"] = audit_rows() - audit_before
+                    if name == "post_message":
+                        cell["queue_drain_s"] = wait_queue_empty()
+                    round_cells[f"{name}@{concurrency}"] = cell
+                    print(
+                        f"[{label}] round {round_no + 1} {name} @{concurrency}: {json.dumps(cell)}",
+                        file=sys.stderr,
+                    )
+            rounds.append(round_cells)
+        results["rounds"] = rounds
+        results["cells"] = median_cells(rounds)
+        results["ratios"] = median_ratios(rounds)
         # After the cached /api/tts/ runs: what a web process weighs once it has served speech.
         web = child_pids(server.pid) or [server.pid]
         results["uvicorn_worker_rss_mib"] = round(max(vmrss_mib(p) for p in web), 0)
@@ -657,8 +673,42 @@ def export_tree(rev: str) -> Path:
     return target
 
 
+def median_cells(rounds: list[dict]) -> dict:
+    """Each cell's figures as the median over the rounds (counts: summed)."""
+    summed = ("requests", "errors", "answered_2xx_with_warmup", "audit_rows")
+    out: dict = {}
+    for key in rounds[0]:
+        cells = [r[key] for r in rounds if key in r]
+        merged: dict = {}
+        for figure, value in cells[0].items():
+            values = [c[figure] for c in cells if figure in c]
+            if figure in summed:
+                merged[figure] = sum(values)
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                merged[figure] = round(statistics.median(values), 2)
+            else:
+                merged[figure] = value
+        out[key] = merged
+    return out
+
+
+def median_ratios(rounds: list[dict]) -> dict:
+    """Per cell, the median over rounds of its ratio to that round's floor."""
+    per_round = [ratios({"cells": cells}) for cells in rounds]
+    out: dict = {}
+    for key in per_round[0]:
+        out[key] = {
+            measure: round(statistics.median(r[key][measure] for r in per_round), 2)
+            for measure in ("cpu", "p95")
+        }
+    return out
+
+
 def ratios(run: dict) -> dict:
-    """CPU per request and p95 of each cell divided by the floor's at the same concurrency."""
+    """CPU per request and p95 of each cell divided by the floor's at the same concurrency
+    (the medians over rounds when the run had rounds)."""
+    if "ratios" in run:
+        return run["ratios"]
     out = {}
     for key, cell in run["cells"].items():
         name, concurrency = key.split("@")
@@ -770,6 +820,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--clients", default="1,16,64", help="concurrency levels")
     parser.add_argument("--seconds", type=float, default=6, help="per cell")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat every cell; figures are medians"
+    )
     parser.add_argument("--max-requests", type=int, default=5000, help="per cell")
     parser.add_argument("--baseline", help="git revision to benchmark first, side by side")
     parser.add_argument("--no-engine", action="store_true", help="skip the engine figures")
