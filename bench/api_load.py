@@ -42,6 +42,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -210,6 +211,24 @@ def start_worker(src: Path, env: dict[str, str]) -> subprocess.Popen:
     )
 
 
+def wait_worker_ready(src: Path, env: dict[str, str], seconds: float = 180) -> float:
+    """Until the worker answers a ping: its pool is up, so each child has loaded the model
+    (`worker_process_init`). Without this the first voiced reply timed the worker's start
+    (seconds of imports and model loading), not the reply. Returns the seconds waited."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        ping = subprocess.run(
+            [str(VENV_BIN / "celery"), "-A", "cs_platform", "inspect", "ping", "--timeout", "1"],
+            cwd=src,
+            env=env,
+            capture_output=True,
+        )
+        if ping.returncode == 0:
+            return round(time.perf_counter() - began, 1)
+        time.sleep(0.5)
+    raise RuntimeError("the worker did not answer a ping")
+
+
 def stop(proc: subprocess.Popen | None) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -259,6 +278,20 @@ def audit_rows() -> int:
         return db.execute(
             "select count(*) from tts_synthesisrecord where source = 'api'"
         ).fetchone()[0]
+
+
+def stale_shared_clips() -> int:
+    """Make the shared (platform) clips miss, so the first voiced bot reply is synthesised:
+    a second run on the same database would otherwise find the greeting's clip from the first.
+    Customers' own clips (`scope`, the cached /api/tts/ cell) are kept. Rows are re-keyed, not
+    deleted: messages point at them."""
+    import psycopg
+
+    with psycopg.connect(DATABASE_URL.replace("postgres://", "postgresql://")) as db:
+        return db.execute(
+            "update tts_audioclip set cache_key = md5(random()::text) || md5(cache_key)"
+            " where scope = ''"
+        ).rowcount
 
 
 def queue_length(queue: str = "tts") -> int:
@@ -359,7 +392,13 @@ class Cell:
 def scenario_request(name: str, client: dict, index: int, run_id: str) -> bytes:
     path = f"/api/conversations/{client['conversation']}/messages/"
     if name == "post_message":
-        body = {"text": POST_TEXTS[index % len(POST_TEXTS)], "client_id": f"{run_id}-{index}"}
+        # Each client cycles through the texts by its own count (index = count * 1000 + client),
+        # so every concurrency posts the same mix. The text was `index % 4`, which fixed one
+        # text per client: at 1 client only inquiries, at 16 four clients posting nothing but
+        # greetings, each answered by a voiced bot reply - the two columns measured different
+        # work (profiled: Celery publishes were 8 % of the CPU at 16 clients, 0 % at 1).
+        text = POST_TEXTS[(index // 1000) % len(POST_TEXTS)]
+        body = {"text": text, "client_id": f"{run_id}-{index}"}
         return http_request("POST", path, client["token"], body)
     if name == "tts_cached":
         return http_request("POST", "/api/tts/", client["token"], {"text": TTS_TEXT})
@@ -425,12 +464,17 @@ async def drive(
     return cell.summary()
 
 
-async def wait_voiced(port: int, client: dict, timeout: float = 180) -> float:
+WARM_UP_TEXT = "我的订单还没到"  # no canned phrase answers it: handed off, acknowledged aloud
+
+
+async def wait_voiced(
+    port: int, client: dict, timeout: float = 180, text: str = "你好，在吗？"
+) -> float:
     """Post a greeting (the bot answers with a voiced phrase) and poll until its audio is
     ready: proves the worker voices end to end before measuring. Returns the seconds taken."""
     connection = Connection(port)
     started = time.perf_counter()
-    body = {"text": "你好，在吗？", "client_id": f"voice-check-{time.time()}"}
+    body = {"text": text, "client_id": f"voice-check-{time.time()}"}
     path = f"/api/conversations/{client['conversation']}/messages/"
     started = time.perf_counter()
     status, data = await connection.request(http_request("POST", path, client["token"], body))
@@ -457,58 +501,80 @@ def run_stack(label: str, src: Path, args, clients_all: list[dict], extra: list[
     worker = server = None
     results: dict = {"label": label, "cells": {}}
     try:
+        stale_shared_clips()
         worker = start_worker(src, env)
         server = start_server(src, env, port, args.workers, list(extra))
-        # The first voiced bot reply (its phrase not rendered yet: synthesis on the worker),
-        # then the same greeting again (the phrase's clip is cached now, as after precompute).
-        results["voicing_first_s"] = asyncio.run(wait_voiced(port, clients_all[0]))
-        results["voicing_cached_s"] = asyncio.run(
-            wait_voiced(port, clients_all[1 % len(clients_all)])
+        results["worker_ready_s"] = wait_worker_ready(src, env)
+        # A ping is answered before the pool's child has loaded the model; one voiced reply
+        # of another phrase (the handoff's acknowledgement, from a client no cell uses) waits
+        # that out, so the figures below time a reply, not a worker start.
+        results["worker_warm_s"] = asyncio.run(
+            wait_voiced(port, clients_all[-1], text=WARM_UP_TEXT)
         )
+        # The first voiced bot reply (its phrase not rendered yet: synthesis on the worker,
+        # which is up), then the same greeting again (the phrase's clip is cached now, as
+        # after precompute).
+        results["voicing_first_s"] = asyncio.run(wait_voiced(port, clients_all[0]))
+        results["voicing_cached_s"] = asyncio.run(wait_voiced(port, clients_all[-2]))
         children = child_pids(worker.pid)
         results["worker_child_rss_mib"] = round(max(vmrss_mib(p) for p in children), 0)
         results["worker_main_rss_mib"] = round(vmrss_mib(worker.pid), 0)
-        for name in args.cells:
+        # Rounds, each measuring every concurrency with the floor first: a cell's ratio is to
+        # the floor measured seconds before it, not a minute earlier (this shared machine's
+        # speed drifts by tens of percent over minutes); the figures are medians over rounds.
+        rounds: list[dict] = []
+        for round_no in range(args.rounds):
+            round_cells: dict = {}
             for concurrency in args.clients:
-                server_pids = [server.pid, *child_pids(server.pid)]
-                profiler = None
-                if f"{name}@{concurrency}" in args.profile:
-                    profiler = start_profile(label, f"{name}@{concurrency}", server_pids, args)
-                audit_before = audit_rows()
-                # CPU is read after the warm-up: a worker's first requests import the URL
-                # configuration and open connections (~1 s of CPU here), which would otherwise
-                # land on whichever cell runs first (the floor) and flatter every ratio.
-                cpu_mark: dict[str, float] = {}
+                for name in sorted(args.cells, key=lambda n: n != "floor_me"):
+                    server_pids = [server.pid, *child_pids(server.pid)]
+                    profiler = None
+                    if f"{name}@{concurrency}" in args.profile:
+                        profiler = start_profile(label, f"{name}@{concurrency}", server_pids, args)
+                    audit_before = audit_rows()
+                    # CPU is read after the warm-up: a worker's first requests open connections
+                    # (and, before the URL modules loaded at start, imported them: ~1 s of CPU),
+                    # which would land on whichever cell runs first and flatter every ratio.
+                    cpu_mark: dict[str, float] = {}
 
-                def mark_cpu(pids=server_pids, mark=cpu_mark) -> None:
-                    mark["cpu"] = cpu_seconds(pids)
+                    def mark_cpu(pids=server_pids, mark=cpu_mark) -> None:
+                        mark["cpu"] = cpu_seconds(pids)
 
-                cell = asyncio.run(
-                    drive(
-                        port,
-                        name,
-                        clients_all[:concurrency],
-                        seconds=args.seconds,
-                        max_requests=args.max_requests,
-                        run_id=f"{label}-{time.time_ns()}",
-                        after_warmup=mark_cpu,
+                    cell = asyncio.run(
+                        drive(
+                            port,
+                            name,
+                            clients_all[:concurrency],
+                            seconds=args.seconds,
+                            max_requests=args.max_requests,
+                            run_id=f"{label}-{time.time_ns()}",
+                            after_warmup=mark_cpu,
+                        )
                     )
-                )
-                cell["server_cpu_ms_per_request"] = round(
-                    (cpu_seconds(server_pids) - cpu_mark["cpu"]) * 1000 / max(1, cell["requests"]),
-                    2,
-                )
-                if profiler is not None:
-                    results.setdefault("profiles", {})[f"{name}@{concurrency}"] = finish_profile(
-                        profiler
+                    cell["server_cpu_ms_per_request"] = round(
+                        (cpu_seconds(server_pids) - cpu_mark["cpu"])
+                        * 1000
+                        / max(1, cell["requests"]),
+                        2,
                     )
-                if name == "tts_cached":
-                    # Every answered call must have left its audit row, in the request.
-                    cell["audit_rows"] = audit_rows() - audit_before
-                if name == "post_message":
-                    cell["queue_drain_s"] = wait_queue_empty()
-                results["cells"][f"{name}@{concurrency}"] = cell
-                print(f"[{label}] {name} @{concurrency}: {json.dumps(cell)}", file=sys.stderr)
+                    if profiler is not None:
+                        results.setdefault("profiles", {})[f"{name}@{concurrency}"] = (
+                            finish_profile(profiler)
+                        )
+                    if name == "tts_cached":
+                        # Every answered call must have left its audit row, in the request.
+                        cell["audit_rows"] = audit_rows() - audit_before
+                    if name == "post_message":
+                        cell["queue_drain_s"] = wait_queue_empty()
+                    round_cells[f"{name}@{concurrency}"] = cell
+                    print(
+                        f"[{label}] round {round_no + 1} {name} @{concurrency}: {json.dumps(cell)}",
+                        file=sys.stderr,
+                    )
+            rounds.append(round_cells)
+        results["rounds"] = rounds
+        results["cells"] = median_cells(rounds)
+        results["ratios"] = median_ratios(rounds)
         # After the cached /api/tts/ runs: what a web process weighs once it has served speech.
         web = child_pids(server.pid) or [server.pid]
         results["uvicorn_worker_rss_mib"] = round(max(vmrss_mib(p) for p in web), 0)
@@ -613,8 +679,42 @@ def export_tree(rev: str) -> Path:
     return target
 
 
+def median_cells(rounds: list[dict]) -> dict:
+    """Each cell's figures as the median over the rounds (counts: summed)."""
+    summed = ("requests", "errors", "answered_2xx_with_warmup", "audit_rows")
+    out: dict = {}
+    for key in rounds[0]:
+        cells = [r[key] for r in rounds if key in r]
+        merged: dict = {}
+        for figure, value in cells[0].items():
+            values = [c[figure] for c in cells if figure in c]
+            if figure in summed:
+                merged[figure] = sum(values)
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                merged[figure] = round(statistics.median(values), 2)
+            else:
+                merged[figure] = value
+        out[key] = merged
+    return out
+
+
+def median_ratios(rounds: list[dict]) -> dict:
+    """Per cell, the median over rounds of its ratio to that round's floor."""
+    per_round = [ratios({"cells": cells}) for cells in rounds]
+    out: dict = {}
+    for key in per_round[0]:
+        out[key] = {
+            measure: round(statistics.median(r[key][measure] for r in per_round), 2)
+            for measure in ("cpu", "p95")
+        }
+    return out
+
+
 def ratios(run: dict) -> dict:
-    """CPU per request and p95 of each cell divided by the floor's at the same concurrency."""
+    """CPU per request and p95 of each cell divided by the floor's at the same concurrency
+    (the medians over rounds when the run had rounds)."""
+    if "ratios" in run:
+        return run["ratios"]
     out = {}
     for key, cell in run["cells"].items():
         name, concurrency = key.split("@")
@@ -683,7 +783,7 @@ def markdown(runs: list[dict], engine: dict | None, args) -> str:
             + " |"
         )
     lines.append(
-        "| first voiced bot reply, post to audio ready (s) | "
+        "| first voiced bot reply (phrase not rendered, worker up), post to audio ready (s) | "
         + " | ".join(str(r.get("voicing_first_s")) for r in runs)
         + " |"
     )
@@ -726,6 +826,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--clients", default="1,16,64", help="concurrency levels")
     parser.add_argument("--seconds", type=float, default=6, help="per cell")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat every cell; figures are medians"
+    )
     parser.add_argument("--max-requests", type=int, default=5000, help="per cell")
     parser.add_argument("--baseline", help="git revision to benchmark first, side by side")
     parser.add_argument("--no-engine", action="store_true", help="skip the engine figures")
@@ -755,11 +858,12 @@ def main() -> None:
             # A tree whose requirements had no httptools/uvloop: pin uvicorn to what it ran on.
             requirements = (tree / "requirements.txt").read_text()
             old_stack = [] if "httptools" in requirements else ["--loop=asyncio", "--http=h11"]
-            clients = prepare_clients(ROOT, env, max(args.clients))
+            clients = prepare_clients(ROOT, env, max(args.clients) + 2)
             runs.append(run_stack(f"before ({args.baseline})", tree, args, clients, old_stack))
         finally:
             subprocess.run(["rm", "-rf", str(tree)], check=False)
-    clients = prepare_clients(ROOT, env, max(args.clients))
+    # Two more than the cells use: one voices a cached phrase, one warms the worker up.
+    clients = prepare_clients(ROOT, env, max(args.clients) + 2)
     runs.append(run_stack("after" if args.baseline else "this tree", ROOT, args, clients))
     engine = None if args.no_engine else engine_figures(ROOT)
     if args.json:

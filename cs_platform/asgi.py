@@ -12,6 +12,11 @@ with exit_on_error("web"):
     startup_check()
     # Django's handler, serving each request (middleware and view) in one thread hand-off.
     django_asgi_app = get_one_hop_asgi_application()  # must run before importing consumers
+    # Every URL module (views, serializers, DRF) now, not on the first request: that request
+    # paid ~1 s of imports, so after each restart some customer's message took a second.
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 (the property imports them)
 
 from channels.routing import ProtocolTypeRouter, URLRouter
 

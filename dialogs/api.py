@@ -12,6 +12,7 @@ import binascii
 from collections.abc import Mapping
 
 from django.conf import settings
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -41,6 +42,7 @@ from tts.models import EmotionPreset
 from .models import (
     VARIABLE_RE,
     CannedPhrase,
+    Conversation,
     ConversationPriority,
     ConversationStatus,
     HandoffReason,
@@ -313,23 +315,33 @@ class ConversationMessagesApi(APIView):
         "follows as a `message.transcribed` event.",
     )
     def post(self, request, conversation_id: int):
-        # The permission check reads one column; the service reads the row once, locked.
-        conversation_check_for_customer(user=request.user, conversation_id=conversation_id)
-        if not isinstance(request.data, Mapping):
-            raise exceptions.ParseError(_("JSON parse error: an object was expected."))
-        if "audio" in request.data or "audio_base64" in request.data:
+        # A typed message: the service's locked read of the conversation is also its permission
+        # check (404 for someone else's). Whatever is refused before it gets that check first,
+        # so a 404 for someone else's conversation still comes before any 400.
+        try:
+            if not isinstance(request.data, Mapping):  # a malformed body raises here too
+                raise exceptions.ParseError(_("JSON parse error: an object was expected."))
+            voice = "audio" in request.data or "audio_base64" in request.data
+            if not voice:
+                serializer = self.MessageCreateInputSerializer(data=request.data)
+                serializer.is_valid(raise_exception=True)
+        except exceptions.APIException:
+            conversation_check_for_customer(user=request.user, conversation_id=conversation_id)
+            raise
+        if voice:
             conversation = conversation_get_for_customer(
                 user=request.user, conversation_id=conversation_id
             )
             return self._post_voice(request, conversation)
-        serializer = self.MessageCreateInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        result = customer_message_post(
-            conversation_id=conversation_id,
-            author=request.user,
-            text=serializer.validated_data["text"],
-            client_id=serializer.validated_data.get("client_id", ""),
-        )
+        try:
+            result = customer_message_post(
+                conversation_id=conversation_id,
+                author=request.user,
+                text=serializer.validated_data["text"],
+                client_id=serializer.validated_data.get("client_id", ""),
+            )
+        except Conversation.DoesNotExist as exc:
+            raise Http404 from exc
         data = {
             "message": message_payload(result.message),
             "bot_reply": message_payload(result.bot_reply) if result.bot_reply else None,

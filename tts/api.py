@@ -19,7 +19,7 @@ from common.net import request_ip
 from common.tasks import task_enqueue
 from tts import selectors, services
 from tts.engine.types import AUDIO_FORMATS, CONTENT_TYPES
-from tts.fields import SpeechTextField, control_field
+from tts.fields import NamedObjectField, SpeechTextField, control_field
 from tts.models import EmotionPreset, SynthesisSource, Voice
 
 client_ip = request_ip  # proxy-aware, shared with API-key allowlists
@@ -66,13 +66,15 @@ def audio_response(
 
 class SpeechInputSerializer(serializers.Serializer):
     text = SpeechTextField()
-    voice = serializers.SlugRelatedField(
-        slug_field="engine_voice_id",
-        queryset=Voice.objects.filter(is_active=True).select_related("remote"),
+    voice = NamedObjectField(
+        lookup=lambda name: selectors.voice_active_get(engine_voice_id=name),
+        slug_name="engine_voice_id",
         required=False,
     )
-    emotion = serializers.SlugRelatedField(
-        slug_field="name", queryset=EmotionPreset.objects.all(), required=False
+    emotion = NamedObjectField(
+        lookup=lambda name: selectors.emotion_preset_get(name=name),
+        slug_name="name",
+        required=False,
     )
     speed = control_field("speed", required=False)
     pitch = control_field("pitch", required=False)

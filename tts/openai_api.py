@@ -110,9 +110,7 @@ def _key_rate(group, request) -> str:
 def _resolve_voice(value: str) -> Voice:
     if value in OPENAI_VOICES:
         return selectors.voice_default()
-    voice = (
-        Voice.objects.filter(engine_voice_id=value, is_active=True).select_related("remote").first()
-    )
+    voice = selectors.voice_active_get(engine_voice_id=value)
     if voice is None:
         raise serializers.ValidationError(_("Unknown voice %s.") % value)
     return voice

@@ -12,6 +12,7 @@ from django.core import signing
 from django.urls import reverse
 
 from common.cache import cache_get_read_once
+from common.precompiled import PrecompiledQuery
 from tts.models import AudioClip, EmotionPreset, ModerationWord, PronunciationEntry, Voice
 from tts.moderation import WordEntry, WordMatcher
 
@@ -24,16 +25,42 @@ _lexicon_lock = threading.Lock()
 _lexicon_cache: dict = {"version": None, "entries": {}}
 
 
+# Every synthesis request reads a voice with its remote-engine settings (a reverse one-to-one,
+# usually absent) joined: `engines.remote_settings` asks for them next. Compiled once per
+# process: building this SQL was a fifth of a cached /api/tts/ request's CPU (bench/README.md).
+_DEFAULT_VOICE = PrecompiledQuery(
+    Voice,
+    lambda: (
+        Voice.objects.select_related("remote")
+        .filter(is_default=True, is_active=True)
+        .order_by("pk")[:1]
+    ),
+)
+_ACTIVE_VOICE = PrecompiledQuery(
+    Voice,
+    lambda engine_voice_id: Voice.objects.select_related("remote").filter(
+        engine_voice_id=engine_voice_id, is_active=True
+    ),
+    engine_voice_id=str,
+)
+
+
 def voice_default() -> Voice:
-    # With its remote-engine settings (a reverse one-to-one, usually absent) joined: every
-    # synthesis request asks for them next (`engines.remote_settings`).
     voices = Voice.objects.select_related("remote")
-    voice = voices.filter(is_default=True, is_active=True).first()
     return (
-        voice
+        next(iter(_DEFAULT_VOICE.all()), None)
         or voices.filter(is_active=True).order_by("pk").first()
         or voices.get(engine_voice_id="baker")
     )
+
+
+def voice_active_get(*, engine_voice_id: str) -> Voice | None:
+    """An active voice by its id (remote settings joined), or None."""
+    return next(iter(_ACTIVE_VOICE.all(engine_voice_id=engine_voice_id)), None)
+
+
+def emotion_preset_get(*, name: str) -> EmotionPreset | None:
+    return EmotionPreset.objects.filter(name=name).first()
 
 
 def voice_list():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -17,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from common.cache import cache_read_once
+from common.precompiled import PrecompiledQuery, model_insert
 from common.redaction import traceback_summary
 from tts import engines
 from tts.adapters import engine_version, get_engine
@@ -275,7 +277,7 @@ def _record(
     latency_ms: int | None = None,
     engine: str = "",
 ) -> SynthesisRecord:
-    return SynthesisRecord.objects.create(
+    record = SynthesisRecord(
         user=user if getattr(user, "is_authenticated", False) else None,
         api_key_name=api_key_name,
         source=source,
@@ -296,17 +298,34 @@ def _record(
         client_ip=client_ip,
         clip=clip,
     )
+    # Every request writes one (a cache hit too): the statement is written once per process.
+    return model_insert(record)
+
+
+_CLIP_BY_KEY = PrecompiledQuery(
+    AudioClip, lambda cache_key: AudioClip.objects.filter(cache_key=cache_key), cache_key=str
+)
+
+
+@functools.cache
+def _clip_hit_sql() -> str:
+    table = connection.ops.quote_name(AudioClip._meta.db_table)
+    return (
+        f"UPDATE {table} SET hit_count = hit_count + 1, last_used_at = %s "  # noqa: S608
+        f"WHERE cache_key = %s RETURNING {_CLIP_BY_KEY.returning_columns()}"
+    )
 
 
 def _clip_lookup(cache_key: str) -> AudioClip | None:
     """The cached clip, its hit counted. One statement (UPDATE ... RETURNING, PostgreSQL and
-    SQLite >= 3.35) instead of a SELECT and an UPDATE: this is every cache hit's path."""
-    table = AudioClip._meta.db_table
-    clips = AudioClip.objects.raw(
-        f"UPDATE {table} SET hit_count = hit_count + 1, last_used_at = %s "  # noqa: S608
-        f"WHERE cache_key = %s RETURNING *",
-        [connection.ops.adapt_datetimefield_value(timezone.now()), cache_key],
-    )
+    SQLite >= 3.35) instead of a SELECT and an UPDATE: this is every cache hit's path. Written
+    once per process, and its row made into the object as a SELECT's would be."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _clip_hit_sql(),
+            [connection.ops.adapt_datetimefield_value(timezone.now()), cache_key],
+        )
+        clips = _CLIP_BY_KEY.objects_from_rows(cursor.fetchall())
     clip = next(iter(clips), None)
     if clip is not None and not clip.file.storage.exists(clip.file.name):
         # The file went missing (restored database, lost volume): forget the row so the clip

@@ -11,6 +11,8 @@ signals, not admin hooks - so scripts, fixtures and bulk admin actions trigger t
   or deleted, so clips whose text contains one of them are stale.
 """
 
+import logging
+
 from celery.signals import worker_process_init
 from django.core.cache import cache
 from django.db import transaction
@@ -19,6 +21,8 @@ from django.dispatch import Signal, receiver
 
 from tts.models import EmotionPreset, ModerationWord, PronunciationEntry
 from tts.selectors import LEXICON_VERSION_KEY, MODERATION_VERSION_KEY
+
+logger = logging.getLogger(__name__)
 
 
 def _bump(key: str) -> None:
@@ -98,3 +102,17 @@ def load_engine_in_worker(**kwargs):
         get_engine()
     except EngineUnavailable:
         pass  # already logged; tasks will fail with the reason and messages stay text-only
+    _warm_audio_encoder()
+
+
+def _warm_audio_encoder() -> None:
+    # The clip encoder (lameenc, scipy, pyloudnorm) loads on first use: without this the
+    # first reply a worker voices pays for those imports (bench/README.md, "voiced reply").
+    import numpy as np
+
+    from tts.engine import audio
+
+    try:
+        audio.encode(np.zeros(2400, dtype=np.float32), sample_rate=24000, fmt="mp3")
+    except Exception as exc:  # a missing codec shows on the first real clip, with its error
+        logger.warning("warming the audio encoder failed: %s", type(exc).__name__)

@@ -1,10 +1,12 @@
 """Reads of the workflow: presence, load, business hours, SLA state, queue position, payloads."""
 
 import datetime
+import functools
 import time
 from typing import Any
 
-from django.db.models import Avg, Case, Count, F, IntegerField, Q, QuerySet, Subquery, Value, When
+from django.db import connection
+from django.db.models import Avg, Case, Count, F, IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import TruncWeek
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -211,9 +213,15 @@ def conversation_sla(
 # --- the queue --------------------------------------------------------------------------------
 
 
+def _in_queue(conversation: Conversation) -> bool:
+    return conversation.status == ConversationStatus.WAITING and (
+        conversation.waiting_since is not None
+    )
+
+
 def _queue_ahead(conversation: Conversation) -> QuerySet | None:
     """The waiting conversations ahead of this one; None when it is not waiting."""
-    if conversation.status != ConversationStatus.WAITING or conversation.waiting_since is None:
+    if not _in_queue(conversation):
         return None
     return Conversation.objects.filter(
         status=ConversationStatus.WAITING, assigned_agent__isnull=True
@@ -247,29 +255,50 @@ def conversation_unread_count(conversation: Conversation) -> int:
     return _unread(conversation).count()
 
 
-class _Counted(Subquery):
-    template = "(SELECT COUNT(*) FROM (%(subquery)s) _counted)"
-    output_field = IntegerField()
+def _column(model, field: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(field).column)
+
+
+@functools.cache
+def _queue_and_unread_sql(read_before: bool) -> str:
+    """The two counts as one statement, written once per process. It runs on every customer
+    message in a waiting conversation, and building the same two filtered subqueries through
+    the ORM cost more CPU than the rest of the post's reads together (profiled, bench/README)."""
+    conversations = connection.ops.quote_name(Conversation._meta.db_table)
+    messages = connection.ops.quote_name(Message._meta.db_table)
+    c = {name: _column(Conversation, name) for name in ("id", "status", "assigned_agent")}
+    c |= {name: _column(Conversation, name) for name in ("priority", "waiting_since")}
+    m = {name: _column(Message, name) for name in ("conversation", "sender_kind", "created_at")}
+    read = f" AND {m['created_at']} > %s" if read_before else ""
+    # Only quoted identifiers from the models are formatted in; every value is a parameter.
+    return (
+        f"SELECT (SELECT COUNT(*) FROM {conversations} WHERE {c['status']} = %s"  # noqa: S608
+        f" AND {c['assigned_agent']} IS NULL AND ({c['priority']} > %s"
+        f" OR ({c['priority']} = %s AND {c['waiting_since']} < %s)"
+        f" OR ({c['priority']} = %s AND {c['waiting_since']} = %s AND {c['id']} < %s))),"
+        f" (SELECT COUNT(*) FROM {messages} WHERE {m['conversation']} = %s"
+        f" AND {m['sender_kind']} = %s{read})"
+    )
 
 
 def conversation_queue_position_and_unread(conversation: Conversation) -> tuple[int | None, int]:
     """`queue_position` and `conversation_unread_count`, in one query when both need counting
-    (a waiting conversation's payload, sent on every customer message)."""
-    ahead = _queue_ahead(conversation)
-    if ahead is None or hasattr(conversation, "unread_count"):
+    (a waiting conversation's payload, sent on every customer message). Same filters as
+    `_queue_ahead` and `_unread` (a test compares the two)."""
+    if not _in_queue(conversation) or hasattr(conversation, "unread_count"):
         return queue_position(conversation), conversation_unread_count(conversation)
-    counts = (
-        Conversation.objects.filter(pk=conversation.pk)
-        .annotate(
-            _ahead=_Counted(ahead.order_by().values("pk")),
-            _unread=_Counted(_unread(conversation).order_by().values("pk")),
-        )
-        .values_list("_ahead", "_unread")
-        .first()
-    )
-    if counts is None:  # the row is gone: count them one by one, as before
-        return queue_position(conversation), conversation_unread_count(conversation)
-    return counts[0] + 1, counts[1]
+    adapt = connection.ops.adapt_datetimefield_value
+    waiting_since = adapt(conversation.waiting_since)
+    priority = conversation.priority
+    params = [ConversationStatus.WAITING, priority, priority, waiting_since, priority]
+    params += [waiting_since, conversation.pk, conversation.pk, SenderKind.CUSTOMER]
+    read_at = conversation.agent_read_at
+    if read_at is not None:
+        params.append(adapt(read_at))
+    with connection.cursor() as cursor:
+        cursor.execute(_queue_and_unread_sql(read_at is not None), params)
+        ahead, unread = cursor.fetchone()
+    return ahead + 1, unread
 
 
 def conversation_csat(conversation: Conversation) -> dict[str, Any] | None:

@@ -82,6 +82,87 @@ def test_the_message_list_checks_access_in_its_page_query_and_404s_as_before(
         assert api_client.get(f"{messages_url(conversation.pk)}{query}").status_code == 404
 
 
+def test_a_post_reads_the_conversation_once_and_answers_404_before_400(
+    api_client, customer, conversation, django_assert_num_queries
+):
+    """The post's locked read is its permission check too; a refused body for someone else's
+    (or a missing) conversation still gets the 404, and nothing is stored."""
+    api_client.force_authenticate(customer)
+    url = messages_url(conversation.pk)
+    api_client.post(url, {"text": "我的订单还没到", "client_id": "c1"}, format="json")
+    conversation.refresh_from_db()
+    assert conversation.status == ConversationStatus.WAITING
+    # savepoint, the locked read, the client_id lookup, INSERT, UPDATE, the queue/unread
+    # counts of the conversation.updated event, release: no separate permission read.
+    with django_assert_num_queries(7):
+        again = api_client.post(url, {"text": "在吗", "client_id": "c2"}, format="json")
+    assert again.status_code == 201
+    assert again.json()["message"]["text"] == "在吗"
+    stored = conversation.messages.count()
+    api_client.force_authenticate(CustomerFactory())
+    for body in (
+        {"text": "hi"},
+        {"text": ""},
+        {"client_id": "x"},
+        ["a list"],
+        {"text": "x" * 9000},
+    ):
+        refused = api_client.post(url, body, format="json")
+        assert refused.status_code == 404, body
+        assert refused.json()["error"]["code"] == "not_found"
+    api_client.force_authenticate(customer)
+    missing = api_client.post(messages_url(10**9), {"text": "hi"}, format="json")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert api_client.post(url, {"text": ""}, format="json").status_code == 400
+    assert conversation.messages.count() == stored
+
+
+def test_message_pages_walked_both_ways_match_the_table(
+    api_client, customer, agent, conversation, django_assert_num_queries
+):
+    """The list's pages come from a statement compiled once (`MessageRows`); DRF's cursor
+    walks forward and back over them, for the customer and for staff, as over a queryset."""
+    from dialogs.selectors.messages import _page_query, conversation_message_rows
+
+    for i in range(7):
+        customer_message_create(conversation=conversation, author=customer, text=f"第{i}条")
+    ids = list(conversation.messages.order_by("pk").values_list("pk", flat=True))
+    for user in (customer, agent):
+        api_client.force_authenticate(user)
+        url, seen, pages = f"{messages_url(conversation.pk)}?page_size=3", [], []
+        while url:
+            with django_assert_num_queries(1):  # one statement per page, compiled or not
+                body = api_client.get(url).json()
+            pages.append([m["id"] for m in body["results"]])
+            seen += pages[-1]
+            url = body["next"]
+        assert seen == ids and all(len(page) <= 3 for page in pages) and len(pages) > 2
+        back = api_client.get(body["previous"]).json()  # a reversed cursor: the queryset path
+        assert [m["id"] for m in back["results"]] == pages[-2]
+        after = api_client.get(f"{messages_url(conversation.pk)}?after={ids[3]}").json()
+        assert [m["id"] for m in after["results"]] == ids[4:]
+    rows = conversation_message_rows(conversation_id=conversation.pk, customer_id=customer.pk)
+    page = rows.order_by("pk").filter(pk__gt=ids[1])[0:3]
+    assert page == list(rows.queryset().order_by("pk").filter(pk__gt=ids[1])[0:3])
+    assert [r["pk"] for r in page] == ids[2:5]
+    stranger = conversation_message_rows(conversation_id=conversation.pk, customer_id=agent.pk)
+    assert stranger.order_by("pk")[0:5] == []
+    # The pages above came from the compiled statements (page size 3 + 1), not the fallback.
+    assert _page_query(4, True)._by_alias and _page_query(4, False)._by_alias
+
+
+@pytest.mark.parametrize("forged", ["p=abc", "p=1e3", "p=99999999999999999999999", "p=", "o=x"])
+def test_a_forged_cursor_is_a_404_not_a_500(api_client, customer, conversation, forged):
+    import base64
+
+    customer_message_create(conversation=conversation, author=customer, text="你好")
+    api_client.force_authenticate(customer)
+    cursor = base64.b64encode(forged.encode()).decode()
+    response = api_client.get(f"{messages_url(conversation.pk)}?cursor={cursor}")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
 def test_it_requires_authentication(api_client, conversation):
     response = api_client.get(CONVERSATIONS)
     assert response.status_code == 401

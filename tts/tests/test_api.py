@@ -14,7 +14,7 @@ from accounts.services import api_key_create, tokens_for_user
 from accounts.tests.factories import CustomerFactory
 from tts import selectors
 from tts.engine import audio
-from tts.models import AudioClip, SynthesisRecord
+from tts.models import AudioClip, SynthesisRecord, Voice
 
 pytestmark = pytest.mark.django_db
 TEXT = "您好，欢迎致电。"
@@ -74,15 +74,29 @@ def test_it_answers_base64_json(api_client, customer, engine):
         ({"text": TEXT, "pitch": -6.5}, "pitch"),
         ({"text": TEXT, "pitch": 7}, "pitch"),
         ({"text": TEXT, "emotion": "furious"}, "emotion"),
+        ({"text": TEXT, "emotion": ["calm"]}, "emotion"),
+        ({"text": TEXT, "voice": "nobody"}, "voice"),
+        ({"text": TEXT, "voice": "retired"}, "voice"),  # exists, but not active
+        ({"text": TEXT, "voice": "b" * 65}, "voice"),
+        ({"text": TEXT, "voice": {"id": "baker"}}, "voice"),
         ({"text": ""}, "text"),
         ({"text": "   "}, "text"),
         ({"text": TEXT, "format": "ogg"}, "format"),
     ],
 )
 def test_it_rejects_bad_input_with_the_envelope(api_client, customer, engine, body, field):
+    Voice.objects.create(engine_voice_id="retired", display_name="停用", is_active=False)
     error = _assert_envelope(_tts(api_client, customer, **body), 400, "invalid")
     assert list(error["fields"]) == [field]
     assert not AudioClip.objects.exists()
+
+
+def test_a_named_voice_and_preset_are_honoured(api_client, customer, engine):
+    calm = _tts(api_client, customer, text=TEXT, voice="baker", emotion="calm", encoding="base64")
+    plain = _tts(api_client, customer, text=TEXT, voice="baker", encoding="base64")
+    assert calm.status_code == plain.status_code == 200
+    records = SynthesisRecord.objects.order_by("pk")
+    assert [(r.voice, r.emotion) for r in records] == [("baker", "calm"), ("baker", "")]
 
 
 def test_the_11th_call_in_a_minute_is_refused_per_user(api_client, customer, engine, settings):

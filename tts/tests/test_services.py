@@ -28,6 +28,10 @@ def test_a_miss_synthesises_and_a_second_call_is_a_hit(engine, calm):
     assert first.clip.pk == second.clip.pk
     clip = AudioClip.objects.get()
     assert clip.hit_count == 1 and clip.emotion == "calm" and clip.format == "mp3"
+    # The hit's clip is built from the UPDATE's returned row: the same object a read gives.
+    returned = {k: v for k, v in vars(second.clip).items() if k != "_state"}
+    assert returned == {k: v for k, v in vars(clip).items() if k != "_state"}
+    assert isinstance(returned["controls"], dict) and returned["controls"]
     assert clip.duration_ms > 1000 and clip.size_bytes == clip.file.size
     records = list(SynthesisRecord.objects.order_by("created_at"))
     assert [r.cache_hit for r in records] == [False, True]
