@@ -495,6 +495,26 @@ async def wait_voiced(
     raise RuntimeError("the worker did not voice the bot reply in time")
 
 
+def tts_misses(port: int, client: dict, *, count: int) -> list[float]:
+    """Wall seconds of `count` /api/tts/ requests for texts never spoken before, one at a time."""
+    import httpx
+
+    seconds = []
+    for n in range(count):
+        text = f"您的取件码是{time.time_ns() % 10**6:06d}，请在今天{n + 1}点前取件。"
+        started = time.perf_counter()
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/api/tts/",
+            json={"text": text},
+            headers={"Authorization": f"Bearer {client['token']}"},
+            timeout=90,
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"uncached /api/tts/ answered {response.status_code}")
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
 def run_stack(label: str, src: Path, args, clients_all: list[dict], extra: list[str] = ()) -> dict:
     env = server_env(workers=args.workers)
     port = _free_port()
@@ -575,7 +595,11 @@ def run_stack(label: str, src: Path, args, clients_all: list[dict], extra: list[
         results["rounds"] = rounds
         results["cells"] = median_cells(rounds)
         results["ratios"] = median_ratios(rounds)
-        # After the cached /api/tts/ runs: what a web process weighs once it has served speech.
+        # Then uncached speech: each request a text never spoken (on this tree, rendered by the
+        # worker; on trees before the hand-off, in the web process, which then loads torch).
+        misses = tts_misses(port, clients_all[-3], count=3 * args.workers)
+        results["tts_miss_s"] = round(statistics.median(misses), 3)
+        # After cached and uncached /api/tts/: what a web process weighs once it served speech.
         web = child_pids(server.pid) or [server.pid]
         results["uvicorn_worker_rss_mib"] = round(max(vmrss_mib(p) for p in web), 0)
     finally:
@@ -766,6 +790,11 @@ def markdown(runs: list[dict], engine: dict | None, args) -> str:
     lines.append(
         "| Celery worker child RSS, model loaded (MiB) | "
         + " | ".join(str(r.get("worker_child_rss_mib")) for r in runs)
+        + " |"
+    )
+    lines.append(
+        "| uncached /api/tts/ (a text never spoken), wall seconds, median | "
+        + " | ".join(str(r.get("tts_miss_s")) for r in runs)
         + " |"
     )
     lines.append(
