@@ -53,6 +53,7 @@ from tts.models import (
 from tts.selectors import (
     LEXICON_VERSION_KEY,
     MODERATION_VERSION_KEY,
+    VOICE_VERSION_KEY,
     lexicon_current,
     voice_default,
 )
@@ -177,8 +178,8 @@ def _build_request(
         raise SpeechTextRejected(
             "too_long", f"文本过长（最多 {settings.TTS_MAX_TEXT_CHARS} 字）/ The text is too long."
         )
-    # The word list's and the lexicon's version tokens in one round trip.
-    with cache_read_once(MODERATION_VERSION_KEY, LEXICON_VERSION_KEY):
+    # The word list's, the lexicon's and the voices' version tokens in one round trip.
+    with cache_read_once(MODERATION_VERSION_KEY, LEXICON_VERSION_KEY, VOICE_VERSION_KEY):
         return _build_request_checked(
             text=text, voice=voice, preset=preset, controls=controls, fmt=fmt, scope=scope
         )
@@ -262,7 +263,12 @@ def _engine():
         raise SpeechSynthesisFailed(f"engine unavailable: {exc}") from exc
 
 
-def _record(
+def _record(**fields) -> SynthesisRecord:
+    # Every request writes one (a cache hit too): the statement is written once per process.
+    return model_insert(_record_build(**fields))
+
+
+def _record_build(
     *,
     text: str,
     request: _Request | None,
@@ -279,7 +285,7 @@ def _record(
     latency_ms: int | None = None,
     engine: str = "",
 ) -> SynthesisRecord:
-    record = SynthesisRecord(
+    return SynthesisRecord(
         user=user if getattr(user, "is_authenticated", False) else None,
         api_key_name=api_key_name,
         source=source,
@@ -300,8 +306,6 @@ def _record(
         client_ip=client_ip,
         clip=clip,
     )
-    # Every request writes one (a cache hit too): the statement is written once per process.
-    return model_insert(record)
 
 
 _CLIP_BY_KEY = PrecompiledQuery(
@@ -333,6 +337,54 @@ def _clip_lookup(cache_key: str) -> AudioClip | None:
         # The file went missing (restored database, lost volume): forget the row so the clip
         # is rendered again instead of failing every request that hits it.
         logger.warning("audio clip %s has no file; rendering it again", clip.pk)
+        AudioClip.objects.filter(pk=clip.pk).delete()
+        return None
+    return clip
+
+
+@functools.cache
+def _hit_and_audit_sql() -> tuple[str, tuple]:
+    """One statement for a cache hit on PostgreSQL: count the hit and write its audit row
+    (which names the clip and the engine that spoke it) from the clip row the UPDATE returns.
+    Returns the clip's columns and the audit row's id; no row for a miss (and no audit row:
+    the miss writes its own)."""
+    quote = connection.ops.quote_name
+    meta = SynthesisRecord._meta
+    fields = tuple(f for f in meta.local_concrete_fields if not f.primary_key)
+    from_hit = {
+        meta.get_field("clip"): quote(AudioClip._meta.pk.column),
+        meta.get_field("engine"): quote(AudioClip._meta.get_field("engine").column),
+    }
+    values = ", ".join(f"hit.{from_hit[f]}" if f in from_hit else "%s" for f in fields)
+    columns = ", ".join(quote(f.column) for f in fields)
+    record_pk = quote(meta.pk.column)
+    sql = (
+        f"WITH hit AS ({_clip_hit_sql()}), "  # noqa: S608
+        f"audit AS (INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {values} FROM hit "
+        f"RETURNING {record_pk}) "
+        f"SELECT hit.*, audit.{record_pk} FROM hit CROSS JOIN audit"
+    )
+    return sql, tuple(f for f in fields if f not in from_hit)
+
+
+def _clip_hit_recorded(request: _Request, audit: dict) -> AudioClip | None:
+    """The cached clip, its hit counted and audited in one round trip (PostgreSQL), or None.
+    Every cache hit takes this path: it was two statements and a model save."""
+    record = _record_build(**audit, request=request, status=SynthesisStatus.OK, cache_hit=True)
+    sql, fields = _hit_and_audit_sql()
+    params = [connection.ops.adapt_datetimefield_value(timezone.now()), request.cache_key]
+    params += [f.get_db_prep_save(f.pre_save(record, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    *clip_row, record_id = rows[0]
+    clip = _CLIP_BY_KEY.objects_from_rows([tuple(clip_row)])[0]
+    if not clip.file.storage.exists(clip.file.name):
+        # As in _clip_lookup; the request is a miss after all, audited as such below.
+        logger.warning("audio clip %s has no file; rendering it again", clip.pk)
+        SynthesisRecord.objects.filter(pk=record_id).delete()
         AudioClip.objects.filter(pk=clip.pk).delete()
         return None
     return clip
@@ -408,10 +460,16 @@ def speech_clip_get_or_create(
         request = _build_request(
             text=text, voice=voice, preset=preset, controls=controls, fmt=fmt, scope=cache_scope
         )
-        clip = _clip_lookup(request.cache_key)
-        if clip is not None:
-            _record(**audit, request=request, status=SynthesisStatus.OK, cache_hit=True, clip=clip)
-            return SpeechResult(clip, cache_hit=True)
+        if connection.vendor == "postgresql":
+            clip = _clip_hit_recorded(request, audit)
+            if clip is not None:
+                return SpeechResult(clip, cache_hit=True)
+        else:
+            clip = _clip_lookup(request.cache_key)
+            if clip is not None:
+                _record(**audit, request=request, status=SynthesisStatus.OK, cache_hit=True,
+                        clip=clip)  # fmt: skip
+                return SpeechResult(clip, cache_hit=True)
         # Only work counts: a cache hit above is free. Platform work (replies, precompute) is
         # staff-initiated and bounded elsewhere; requests from users and API keys are budgeted.
         subject = (

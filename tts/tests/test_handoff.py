@@ -157,6 +157,9 @@ def test_a_worker_that_gets_a_job_after_its_deadline_or_cancelled_does_nothing(
     assert not AudioClip.objects.exists()
 
 
+# Eager, the job runs in the consumer's worker thread, on its own database connection:
+# it sees only committed rows.
+@pytest.mark.django_db(transaction=True)
 def test_the_ws_stream_is_relayed_chunk_by_chunk_and_equals_the_whole_synthesis(
     engine, agent, on_worker, tasks_run
 ):
@@ -197,6 +200,9 @@ def test_a_relayed_stream_the_listener_leaves_is_cancelled_for_the_worker(engine
     assert handoff.KEY_PREFIX.encode() + channel.encode() not in leftovers  # chunks dropped
 
 
+# Eager, the job runs in the consumer's worker thread, on its own database connection:
+# it sees only committed rows.
+@pytest.mark.django_db(transaction=True)
 def test_a_relayed_stream_with_a_text_the_engine_refuses_sends_an_error_frame(
     engine, agent, on_worker, tasks_run
 ):

@@ -14,6 +14,7 @@ from tts.models import (
     PronunciationEntry,
     SynthesisRecord,
     SynthesisStatus,
+    Voice,
 )
 
 pytestmark = pytest.mark.django_db
@@ -244,3 +245,29 @@ def test_serving_a_cached_clip_does_not_load_the_model(settings, engine):
         assert adapters._engine is None  # answered from the cache, weights never loaded
     finally:
         reset_engine()
+
+
+def test_the_default_voice_is_read_once_per_process_until_a_voice_changes(
+    django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    first = selectors.voice_default()
+    with django_assert_num_queries(0):
+        assert selectors.voice_default() is first
+
+    other = Voice.objects.create(engine_voice_id="other-voice", display_name="另一个声音")
+    with django_capture_on_commit_callbacks(execute=True):
+        Voice.objects.filter(pk=first.pk).update(is_default=False)  # sends no signal
+        other.is_default = True
+        other.save()  # sends one: this process forgets at once, the version moves on commit
+
+    assert selectors.voice_default().engine_voice_id == "other-voice"
+    assert cache.get(selectors.VOICE_VERSION_KEY)  # other processes read it again too
+
+    # Another process moved the version (its own save): ours reads the table again.
+    Voice.objects.filter(pk=other.pk).update(is_default=False)
+    Voice.objects.filter(pk=first.pk).update(is_default=True)
+    assert selectors.voice_default().engine_voice_id == "other-voice"  # no signal seen yet
+    cache.incr(selectors.VOICE_VERSION_KEY)
+    assert selectors.voice_default().pk == first.pk
