@@ -271,3 +271,34 @@ def test_the_default_voice_is_read_once_per_process_until_a_voice_changes(
     assert selectors.voice_default().engine_voice_id == "other-voice"  # no signal seen yet
     cache.incr(selectors.VOICE_VERSION_KEY)
     assert selectors.voice_default().pk == first.pk
+
+
+def test_a_hit_is_counted_and_audited_in_one_statement_with_the_same_row_as_a_miss(
+    engine, calm, agent, django_assert_num_queries
+):
+    audit = dict(source="api", user=agent, client_ip="203.0.113.9", preset=calm)
+    services.speech_clip_get_or_create(text=TEXT, **audit)
+
+    with django_assert_num_queries(1):  # the hit's UPDATE and its audit INSERT, together
+        hit = services.speech_clip_get_or_create(text=TEXT, **audit)
+
+    miss_row, hit_row = SynthesisRecord.objects.order_by("created_at")
+    compared = ["user_id", "api_key_name", "source", "text_excerpt", "text_digest",
+                "text_length", "voice", "emotion", "controls", "engine", "status", "error",
+                "client_ip", "clip_id"]  # fmt: skip
+    assert [getattr(hit_row, f) for f in compared] == [getattr(miss_row, f) for f in compared]
+    assert (miss_row.cache_hit, hit_row.cache_hit) == (False, True)
+    assert hit_row.clip_id == hit.clip.pk and hit_row.engine == "baker"
+    assert hit_row.created_at >= miss_row.created_at and hit_row.created_at.tzinfo is not None
+    assert AudioClip.objects.get().hit_count == 1
+
+
+def test_a_hit_whose_file_vanished_is_audited_once_as_the_miss_it_became(engine):
+    first = services.speech_clip_get_or_create(text=TEXT, source="api").clip
+    first.file.storage.delete(first.file.name)
+
+    again = services.speech_clip_get_or_create(text=TEXT, source="api")
+
+    assert again.cache_hit is False and again.clip.file.storage.exists(again.clip.file.name)
+    rows = list(SynthesisRecord.objects.order_by("created_at").values_list("cache_hit", "clip"))
+    assert rows == [(False, None), (False, again.clip.pk)]  # the old clip's row was deleted
