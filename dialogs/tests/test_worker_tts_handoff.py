@@ -1,5 +1,6 @@
 """A cache miss and a stream rendered by a real `tts` worker process (not eager), while the
-test process, in the web process's place, never loads the engine."""
+test process, in the web process's place, never loads the engine. (Here, beside the worker
+fixture: tts tests may not import dialogs.)"""
 
 import uuid
 
