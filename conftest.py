@@ -106,6 +106,10 @@ def _clear_cache_between_tests():
     import redis
     from django.conf import settings
 
+    from tts.selectors import voice_default_forget
+
+    voice_default_forget()  # the process's copy of the default voice: rows roll back
+
     client = redis.Redis.from_url(settings.REDIS_URL)
     prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
     keys = list(client.scan_iter(match=f"{prefix}:*", count=500))

@@ -105,6 +105,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def use_database(name: str) -> None:
+    """Point the bench (its servers, workers and its own reads) at another database: with
+    --abba each tree keeps its own, so the baseline never runs on the newer tree's schema."""
+    global DB_NAME, DATABASE_URL
+    DB_NAME = name
+    DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+
+
 def prepare_database(src: Path, env: dict[str, str]) -> None:
     import psycopg
 
@@ -495,6 +503,26 @@ async def wait_voiced(
     raise RuntimeError("the worker did not voice the bot reply in time")
 
 
+def tts_misses(port: int, client: dict, *, count: int) -> list[float]:
+    """Wall seconds of `count` /api/tts/ requests for texts never spoken before, one at a time."""
+    import httpx
+
+    seconds = []
+    for n in range(count):
+        text = f"您的取件码是{time.time_ns() % 10**6:06d}，请在今天{n + 1}点前取件。"
+        started = time.perf_counter()
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/api/tts/",
+            json={"text": text},
+            headers={"Authorization": f"Bearer {client['token']}"},
+            timeout=90,
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"uncached /api/tts/ answered {response.status_code}")
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
 def run_stack(label: str, src: Path, args, clients_all: list[dict], extra: list[str] = ()) -> dict:
     env = server_env(workers=args.workers)
     port = _free_port()
@@ -575,7 +603,11 @@ def run_stack(label: str, src: Path, args, clients_all: list[dict], extra: list[
         results["rounds"] = rounds
         results["cells"] = median_cells(rounds)
         results["ratios"] = median_ratios(rounds)
-        # After the cached /api/tts/ runs: what a web process weighs once it has served speech.
+        # Then uncached speech: each request a text never spoken (on this tree, rendered by the
+        # worker; on trees before the hand-off, in the web process, which then loads torch).
+        misses = tts_misses(port, clients_all[-3], count=3 * args.workers)
+        results["tts_miss_s"] = round(statistics.median(misses), 3)
+        # After cached and uncached /api/tts/: what a web process weighs once it served speech.
         web = child_pids(server.pid) or [server.pid]
         results["uvicorn_worker_rss_mib"] = round(max(vmrss_mib(p) for p in web), 0)
     finally:
@@ -670,6 +702,34 @@ def engine_figures(src: Path) -> dict:
         match = re.search(pattern, out)
         figures[key] = float(match.group(1)) if match else None
     return figures
+
+
+def run_tree(label: str, src: Path, args) -> dict:
+    """Migrate this tree's database, make fresh clients, run the stack."""
+    env = server_env(workers=args.workers)
+    prepare_database(src, env)
+    extra: list[str] = []
+    if src != ROOT and "httptools" not in (src / "requirements.txt").read_text():
+        # A tree whose requirements had no httptools/uvloop: pin uvicorn to what it ran on.
+        extra = ["--loop=asyncio", "--http=h11"]
+    # Three more than the cells use: a cached phrase's voicing, the worker's warm-up, misses.
+    clients = prepare_clients(ROOT, env, max(args.clients) + 3)
+    return run_stack(label, src, args, clients, extra)
+
+
+def merge_runs(label: str, parts: list[dict]) -> dict:
+    """One tree's stacks (--abba: two) as one run: rounds pooled, figures re-derived."""
+    rounds = [r for part in parts for r in part["rounds"]]
+    merged: dict = {"label": label, "rounds": rounds, "parts": parts}
+    merged["cells"] = median_cells(rounds)
+    merged["ratios"] = median_ratios(rounds)
+    for key, value in parts[0].items():
+        if key not in merged and isinstance(value, int | float) and not isinstance(value, bool):
+            values = [p[key] for p in parts if key in p]
+            # Memory: the larger of the two stacks; times: their median.
+            pick = max if key.endswith("_mib") else statistics.median
+            merged[key] = round(pick(values), 3)
+    return merged
 
 
 def export_tree(rev: str) -> Path:
@@ -769,6 +829,11 @@ def markdown(runs: list[dict], engine: dict | None, args) -> str:
         + " |"
     )
     lines.append(
+        "| uncached /api/tts/ (a text never spoken), wall seconds, median | "
+        + " | ".join(str(r.get("tts_miss_s")) for r in runs)
+        + " |"
+    )
+    lines.append(
         "| uvicorn worker RSS after the runs (MiB) | "
         + " | ".join(str(r.get("uvicorn_worker_rss_mib")) for r in runs)
         + " |"
@@ -831,6 +896,12 @@ def main() -> None:
     )
     parser.add_argument("--max-requests", type=int, default=5000, help="per cell")
     parser.add_argument("--baseline", help="git revision to benchmark first, side by side")
+    parser.add_argument(
+        "--abba",
+        action="store_true",
+        help="with --baseline: run the trees before, after, after, before (half the rounds "
+        "each time, each tree on its own database) so the host's drift cancels out",
+    )
     parser.add_argument("--no-engine", action="store_true", help="skip the engine figures")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument(
@@ -846,25 +917,35 @@ def main() -> None:
     args.cells = [c for c in args.cells.split(",") if c]
     args.profile = {c for c in args.profile.split(",") if c}
 
-    env = server_env(workers=args.workers)
     LOG.parent.mkdir(parents=True, exist_ok=True)
     print(f"server and worker logs: {LOG}", file=sys.stderr)
-    prepare_database(ROOT, env)
+    if args.abba and not args.baseline:
+        parser.error("--abba needs --baseline")
     runs = []
-    if args.baseline:
-        tree = export_tree(args.baseline)
-        try:
-            prepare_database(tree, env)
-            # A tree whose requirements had no httptools/uvloop: pin uvicorn to what it ran on.
-            requirements = (tree / "requirements.txt").read_text()
-            old_stack = [] if "httptools" in requirements else ["--loop=asyncio", "--http=h11"]
-            clients = prepare_clients(ROOT, env, max(args.clients) + 2)
-            runs.append(run_stack(f"before ({args.baseline})", tree, args, clients, old_stack))
-        finally:
+    tree = export_tree(args.baseline) if args.baseline else None
+    try:
+        if tree is None:
+            runs.append(run_tree("this tree", ROOT, args))
+        elif not args.abba:
+            runs.append(run_tree(f"before ({args.baseline})", tree, args))
+            runs.append(run_tree("after", ROOT, args))
+        else:
+            # before, after, after, before: a drift of the host's speed over the run (seen:
+            # the floor's CPU per request 25 % apart between the two halves of a run whose
+            # trees both served the floor with the same code) falls on both trees alike.
+            half = argparse.Namespace(**{**vars(args), "rounds": max(1, args.rounds // 2)})
+            base_db, head_db = f"{DB_NAME}_baseline", DB_NAME
+            parts = {"before": [], "after": []}
+            for which in ("before", "after", "after", "before"):
+                src, db = (tree, base_db) if which == "before" else (ROOT, head_db)
+                use_database(db)
+                parts[which].append(run_tree(which, src, half))
+            use_database(head_db)
+            runs.append(merge_runs(f"before ({args.baseline})", parts["before"]))
+            runs.append(merge_runs("after", parts["after"]))
+    finally:
+        if tree is not None:
             subprocess.run(["rm", "-rf", str(tree)], check=False)
-    # Two more than the cells use: one voices a cached phrase, one warms the worker up.
-    clients = prepare_clients(ROOT, env, max(args.clients) + 2)
-    runs.append(run_stack("after" if args.baseline else "this tree", ROOT, args, clients))
     engine = None if args.no_engine else engine_figures(ROOT)
     if args.json:
         args.json.write_text(json.dumps({"runs": runs, "engine": engine}, indent=2))

@@ -9,6 +9,8 @@ PostgreSQL (a fresh database) and Redis. Then, through Nginx over HTTPS and WSS 
   jscode2session server) - dev login answers 404; a voiced conversation: the bot reply's
   `message.audio_ready` arrives on the WebSocket and its audio is served by Nginx through
   X-Accel-Redirect (the web process itself answers with an empty body and the header);
+  a /api/tts/ cache miss and a /ws/tts/ stream are rendered by the worker, and no web process
+  has torch mapped afterwards;
   the internal location is not reachable from outside; the audit rows hold the client IP the
   load balancer sent (and not what an untrusted peer claims); JSON is gzipped; security
   headers appear once each; an oversized body is refused by Nginx (413).
@@ -46,6 +48,8 @@ from accounts.tests.wechat_server import FakeWeChatServer  # noqa: E402
 LB_CLIENT_IP = "203.0.113.7"  # what the trusted load balancer (127.0.0.1) says
 SPOOFED_IP = "198.51.100.9"  # what an untrusted peer (127.0.0.2) claims
 VOICED_TEXT = "你好，请问退款多久到账？"  # answered by a canned phrase, spoken by the worker
+MISS_TEXT = "您好，您的快递单号已经更新，请注意查收。"
+STREAM_TEXT = "您好。请稍等，马上为您查询。"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 STARTED = time.monotonic()
 
@@ -278,6 +282,7 @@ def main() -> int:
 
 
 def drive(folder, cert, http_port, https_port, web_port, watched) -> None:
+    web = dict(watched)["web"]
     base = f"https://localhost:{https_port}"
     tls = ssl.create_default_context(cafile=str(cert))
     lb = httpx.Client(
@@ -356,8 +361,14 @@ def drive(folder, cert, http_port, https_port, web_port, watched) -> None:
     for name in ("strict-transport-security", "x-content-type-options"):
         check(len(clip.headers.get_list(name)) == 1, f"audio: {name} sent once")
 
-    speech = lb.post("/api/tts/", headers=auth, json={"text": "您好。", "format": "mp3"})
-    check(speech.status_code == 200, f"/api/tts/ answered: {speech.status_code}")
+    # Texts no reply has spoken: both are rendered by the worker, never by the web process.
+    speech = lb.post("/api/tts/", headers=auth, json={"text": MISS_TEXT, "format": "mp3"})
+    check(
+        speech.status_code == 200 and speech.content[:1] in (b"\xff", b"I"),
+        f"/api/tts/ cache miss answered with audio: {speech.status_code}",
+    )
+    _stream_tts(base, tls, token)
+    _check_web_has_no_engine(web)
     _check_audit()
 
     for n in range(2):  # enough messages for a body worth compressing (gzip_min_length 512)
@@ -385,6 +396,36 @@ def drive(folder, cert, http_port, https_port, web_port, watched) -> None:
 
     final = lb.get("/readyz")
     check(final.status_code == 200 and final.json()["status"] == "ready", "/readyz still green")
+
+
+def _stream_tts(base: str, tls: ssl.SSLContext, token: str) -> None:
+    from websockets.sync.client import connect
+
+    uri = base.replace("https://", "wss://") + f"/ws/tts/?token={token}"
+    with connect(uri, ssl=tls, origin=base, open_timeout=15) as connection:
+        connection.send(json.dumps({"text": STREAM_TEXT, "format": "pcm"}))
+        frames = []
+        while not frames or isinstance(frames[-1], bytes) or frames[-1]["type"] == "start":
+            frame = connection.recv(timeout=60)
+            frames.append(frame if isinstance(frame, bytes) else json.loads(frame))
+    audio = [frame for frame in frames if isinstance(frame, bytes)]
+    end = frames[-1]
+    check(
+        end["type"] == "end" and end["chunks"] == len(audio) >= 2,
+        f"/ws/tts/ streamed {len(audio)} chunks through Nginx: {end}",
+    )
+
+
+def _check_web_has_no_engine(web: subprocess.Popen) -> None:
+    """The web process and its children (uvicorn's workers) after a miss and a stream: none
+    has torch mapped (the worker rendered both)."""
+    pids = [web.pid]
+    for pid in pids:  # grows as children are found
+        with suppress(FileNotFoundError):
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            pids.extend(int(child) for child in children)
+    mapped = [pid for pid in pids if "libtorch" in Path(f"/proc/{pid}/maps").read_text()]
+    check(not mapped, f"no web process loaded torch ({len(pids)} processes looked at)")
 
 
 def _check_audit() -> None:

@@ -5,6 +5,7 @@ import datetime
 from collections.abc import Iterable
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
@@ -300,6 +301,7 @@ def preview_response(
             source="preview",
             user=request.user,
             client_ip=request.META.get("REMOTE_ADDR"),
+            render_on_worker=settings.TTS_RENDER_ON_WORKER,
         )
     except SpeechTextRejected as exc:
         return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")

@@ -108,6 +108,7 @@ def speech_for_request(request, data: dict, *, source: str, api_key_name: str = 
             client_ip=client_ip(request),
             api_key_name=api_key_name,
             cache_scope=services.cache_scope_for(user=request.user, api_key_name=api_key_name),
+            render_on_worker=settings.TTS_RENDER_ON_WORKER,
         )
     except services.SpeechBudgetExceeded as exc:
         raise exceptions.Throttled(wait=exc.retry_after, detail=exc.message, code=exc.code) from exc

@@ -107,6 +107,7 @@ def _open_stream(user, client_ip: str | None, message: dict) -> services.SpeechS
             fmt=data["format"],
             user=user,
             client_ip=client_ip,
+            render_on_worker=settings.TTS_RENDER_ON_WORKER,
         )
     except services.SpeechTextRejected as exc:
         raise _Refused(exc.code, exc.message, {"text": [exc.message]}) from exc

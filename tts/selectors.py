@@ -45,13 +45,50 @@ _ACTIVE_VOICE = PrecompiledQuery(
 )
 
 
-def voice_default() -> Voice:
+# The default voice is read by every synthesis request (a cached /api/tts/ included) and
+# changes about never: it is kept per process, checked against a version token that voice
+# saves move (tts/signals.py) and that the request reads with its other tokens in one MGET.
+# The age cap bounds how long a write that sends no signal (a queryset.update) goes unseen.
+VOICE_VERSION_KEY = "tts:voices:version"
+VOICE_CACHE_MAX_AGE_SECONDS = 60.0
+_default_voice_cache: tuple[int, float, Voice] | None = None
+
+
+def _voice_default_read() -> Voice:
     voices = Voice.objects.select_related("remote")
     return (
         next(iter(_DEFAULT_VOICE.all()), None)
         or voices.filter(is_active=True).order_by("pk").first()
         or voices.get(engine_voice_id="baker")
     )
+
+
+def voice_default_forget() -> None:
+    """This process reads the default voice again on next use (a voice was saved here: this
+    process sees it at once, even inside the saving transaction; others by the version)."""
+    global _default_voice_cache
+    _default_voice_cache = None
+
+
+def voice_default() -> Voice:
+    """The default voice (remote settings joined). Shared by the requests of this process:
+    read it, never change it."""
+    global _default_voice_cache
+    try:
+        version = int(cache_get_read_once(VOICE_VERSION_KEY) or 0)
+    except Exception:  # cache down: read the table every time
+        return _voice_default_read()
+    cached = _default_voice_cache  # one read: another thread may replace it meanwhile
+    now = time.monotonic()
+    if (
+        cached is not None
+        and cached[0] == version
+        and now - cached[1] < VOICE_CACHE_MAX_AGE_SECONDS
+    ):
+        return cached[2]
+    voice = _voice_default_read()
+    _default_voice_cache = (version, now, voice)
+    return voice
 
 
 def voice_active_get(*, engine_voice_id: str) -> Voice | None:

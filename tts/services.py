@@ -20,7 +20,8 @@ from django.utils import timezone
 from common.cache import cache_read_once
 from common.precompiled import PrecompiledQuery, model_insert
 from common.redaction import traceback_summary
-from tts import engines
+from common.tasks import task_enqueue
+from tts import engines, handoff
 from tts.adapters import engine_version, get_engine
 from tts.budgets import (
     SpeechBudgetExceeded,
@@ -40,6 +41,7 @@ from tts.engine.types import (
     EngineUnavailable,
     SpeechAudio,
 )
+from tts.handoff import HandoffTimeout
 from tts.models import (
     AudioClip,
     EmotionPreset,
@@ -51,6 +53,7 @@ from tts.models import (
 from tts.selectors import (
     LEXICON_VERSION_KEY,
     MODERATION_VERSION_KEY,
+    VOICE_VERSION_KEY,
     lexicon_current,
     voice_default,
 )
@@ -175,8 +178,8 @@ def _build_request(
         raise SpeechTextRejected(
             "too_long", f"文本过长（最多 {settings.TTS_MAX_TEXT_CHARS} 字）/ The text is too long."
         )
-    # The word list's and the lexicon's version tokens in one round trip.
-    with cache_read_once(MODERATION_VERSION_KEY, LEXICON_VERSION_KEY):
+    # The word list's, the lexicon's and the voices' version tokens in one round trip.
+    with cache_read_once(MODERATION_VERSION_KEY, LEXICON_VERSION_KEY, VOICE_VERSION_KEY):
         return _build_request_checked(
             text=text, voice=voice, preset=preset, controls=controls, fmt=fmt, scope=scope
         )
@@ -260,7 +263,12 @@ def _engine():
         raise SpeechSynthesisFailed(f"engine unavailable: {exc}") from exc
 
 
-def _record(
+def _record(**fields) -> SynthesisRecord:
+    # Every request writes one (a cache hit too): the statement is written once per process.
+    return model_insert(_record_build(**fields))
+
+
+def _record_build(
     *,
     text: str,
     request: _Request | None,
@@ -277,7 +285,7 @@ def _record(
     latency_ms: int | None = None,
     engine: str = "",
 ) -> SynthesisRecord:
-    record = SynthesisRecord(
+    return SynthesisRecord(
         user=user if getattr(user, "is_authenticated", False) else None,
         api_key_name=api_key_name,
         source=source,
@@ -298,8 +306,6 @@ def _record(
         client_ip=client_ip,
         clip=clip,
     )
-    # Every request writes one (a cache hit too): the statement is written once per process.
-    return model_insert(record)
 
 
 _CLIP_BY_KEY = PrecompiledQuery(
@@ -331,6 +337,54 @@ def _clip_lookup(cache_key: str) -> AudioClip | None:
         # The file went missing (restored database, lost volume): forget the row so the clip
         # is rendered again instead of failing every request that hits it.
         logger.warning("audio clip %s has no file; rendering it again", clip.pk)
+        AudioClip.objects.filter(pk=clip.pk).delete()
+        return None
+    return clip
+
+
+@functools.cache
+def _hit_and_audit_sql() -> tuple[str, tuple]:
+    """One statement for a cache hit on PostgreSQL: count the hit and write its audit row
+    (which names the clip and the engine that spoke it) from the clip row the UPDATE returns.
+    Returns the clip's columns and the audit row's id; no row for a miss (and no audit row:
+    the miss writes its own)."""
+    quote = connection.ops.quote_name
+    meta = SynthesisRecord._meta
+    fields = tuple(f for f in meta.local_concrete_fields if not f.primary_key)
+    from_hit = {
+        meta.get_field("clip"): quote(AudioClip._meta.pk.column),
+        meta.get_field("engine"): quote(AudioClip._meta.get_field("engine").column),
+    }
+    values = ", ".join(f"hit.{from_hit[f]}" if f in from_hit else "%s" for f in fields)
+    columns = ", ".join(quote(f.column) for f in fields)
+    record_pk = quote(meta.pk.column)
+    sql = (
+        f"WITH hit AS ({_clip_hit_sql()}), "  # noqa: S608
+        f"audit AS (INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {values} FROM hit "
+        f"RETURNING {record_pk}) "
+        f"SELECT hit.*, audit.{record_pk} FROM hit CROSS JOIN audit"
+    )
+    return sql, tuple(f for f in fields if f not in from_hit)
+
+
+def _clip_hit_recorded(request: _Request, audit: dict) -> AudioClip | None:
+    """The cached clip, its hit counted and audited in one round trip (PostgreSQL), or None.
+    Every cache hit takes this path: it was two statements and a model save."""
+    record = _record_build(**audit, request=request, status=SynthesisStatus.OK, cache_hit=True)
+    sql, fields = _hit_and_audit_sql()
+    params = [connection.ops.adapt_datetimefield_value(timezone.now()), request.cache_key]
+    params += [f.get_db_prep_save(f.pre_save(record, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    *clip_row, record_id = rows[0]
+    clip = _CLIP_BY_KEY.objects_from_rows([tuple(clip_row)])[0]
+    if not clip.file.storage.exists(clip.file.name):
+        # As in _clip_lookup; the request is a miss after all, audited as such below.
+        logger.warning("audio clip %s has no file; rendering it again", clip.pk)
+        SynthesisRecord.objects.filter(pk=record_id).delete()
         AudioClip.objects.filter(pk=clip.pk).delete()
         return None
     return clip
@@ -385,9 +439,12 @@ def speech_clip_get_or_create(
     client_ip: str | None = None,
     api_key_name: str = "",
     cache_scope: str = "",
+    render_on_worker: bool = False,
 ) -> SpeechResult:
     """Serve a clip from the cache or synthesise it. Every call lands in the audit trail.
-    `cache_scope` (see cache_scope_for) keeps a customer's clips out of the shared cache."""
+    `cache_scope` (see cache_scope_for) keeps a customer's clips out of the shared cache.
+    `render_on_worker`: a miss is rendered by a `tts` worker (web processes, see tts/handoff.py);
+    otherwise here (workers themselves, embedded mode)."""
     started = time.perf_counter()
     fmt = fmt or settings.TTS_CLIP_FORMAT
     audit = dict(
@@ -403,10 +460,16 @@ def speech_clip_get_or_create(
         request = _build_request(
             text=text, voice=voice, preset=preset, controls=controls, fmt=fmt, scope=cache_scope
         )
-        clip = _clip_lookup(request.cache_key)
-        if clip is not None:
-            _record(**audit, request=request, status=SynthesisStatus.OK, cache_hit=True, clip=clip)
-            return SpeechResult(clip, cache_hit=True)
+        if connection.vendor == "postgresql":
+            clip = _clip_hit_recorded(request, audit)
+            if clip is not None:
+                return SpeechResult(clip, cache_hit=True)
+        else:
+            clip = _clip_lookup(request.cache_key)
+            if clip is not None:
+                _record(**audit, request=request, status=SynthesisStatus.OK, cache_hit=True,
+                        clip=clip)  # fmt: skip
+                return SpeechResult(clip, cache_hit=True)
         # Only work counts: a cache hit above is free. Platform work (replies, precompute) is
         # staff-initiated and bounded elsewhere; requests from users and API keys are budgeted.
         subject = (
@@ -416,7 +479,10 @@ def speech_clip_get_or_create(
         )
         with speech_slot(subject=subject):
             speech_budget_charge(subject=subject, chars=len(request.text))
-            clip, cache_hit, spoke = _render(text, request)
+            if render_on_worker:
+                clip, cache_hit, spoke = _render_on_worker(text, request, preset)
+            else:
+                clip, cache_hit, spoke = _render(text, request)
         if cache_hit:  # the fallback rendition was cached
             _record(**audit, request=request, status=SynthesisStatus.OK, cache_hit=True, clip=clip,
                     engine=spoke)  # fmt: skip
@@ -478,6 +544,89 @@ def _render(text: str, request: _Request) -> tuple[AudioClip, bool, str]:
         speech = _engine().synthesize(text, controls=local.controls, lexicon=local.lexicon or None)
         return _clip_store(local, speech, engine="baker"), False, spoke
     return _clip_store(request, speech, engine=cfg.engine), False, cfg.engine
+
+
+def _job_fields(text: str, request: _Request, preset: EmotionPreset | None) -> dict:
+    """What a worker needs to build the same request again (ids, not objects)."""
+    return {
+        "text": text,
+        "voice": request.voice.pk,
+        "preset": preset.pk if preset is not None else None,
+        "controls": request.controls.as_dict(),
+        "fmt": request.fmt,
+        "scope": request.scope,
+    }
+
+
+def _job_request(job: dict) -> _Request:
+    preset = EmotionPreset.objects.filter(pk=job["preset"]).first() if job["preset"] else None
+    return _build_request(
+        text=job["text"],
+        voice=Voice.objects.get(pk=job["voice"]),
+        preset=preset,
+        controls=Controls(**job["controls"]),
+        fmt=job["fmt"],
+        scope=job.get("scope", ""),
+    )
+
+
+def _outcome_raise(kind: bytes, payload: bytes) -> None:
+    """A worker's refusal or failure, raised here as if the render had run in this process."""
+    if kind == handoff.REJECTED:
+        detail = json.loads(payload)
+        raise SpeechTextRejected(detail["code"], detail["message"])
+    if kind == handoff.FAILED:
+        raise SpeechSynthesisFailed(json.loads(payload)["reason"])
+    if kind not in (handoff.DONE, handoff.AUDIO):
+        raise SpeechSynthesisFailed(f"unexpected hand-off item {kind!r}")
+
+
+def _render_on_worker(
+    text: str, request: _Request, preset: EmotionPreset | None
+) -> tuple[AudioClip, bool, str]:
+    """`_render` on a `tts` worker: publish the job, wait for its outcome on its channel."""
+    from tts.tasks import speech_render_task  # tasks import this module
+
+    job = handoff.job_new(**_job_fields(text, request, preset))
+    if not task_enqueue(speech_render_task, job):
+        raise SpeechSynthesisFailed("render queue unavailable")
+    try:
+        kind, payload = handoff.receive(job["channel"], timeout=settings.TTS_RENDER_WAIT_SECONDS)
+    except HandoffTimeout as exc:
+        handoff.cancel(job["channel"])
+        raise SpeechSynthesisFailed("no worker rendered the clip in time") from exc
+    _outcome_raise(kind, payload)
+    done = json.loads(payload)
+    return AudioClip.objects.get(pk=done["clip"]), done["cache_hit"], done["engine"]
+
+
+def speech_job_render(*, job: dict) -> None:
+    """Worker side of `_render_on_worker`: render (or find) the clip, answer on the channel.
+    Never raises: every outcome goes back to the waiting web process."""
+    channel = job["channel"]
+    if handoff.job_expired(job) or handoff.cancelled(channel):
+        return  # the web process has answered already
+    try:
+        request = _job_request(job)
+        # Another job may have rendered the same text while this one waited in the queue.
+        clip = _clip_lookup(request.cache_key)
+        if clip is not None:
+            clip_hit, spoke = True, clip.engine
+        else:
+            clip, clip_hit, spoke = _render(job["text"], request)
+        handoff.send(
+            channel, handoff.DONE, {"clip": clip.pk, "cache_hit": clip_hit, "engine": spoke}
+        )
+    except SpeechTextRejected as exc:
+        handoff.send(channel, handoff.REJECTED, {"code": exc.code, "message": exc.message})
+    except TextValidationError as exc:
+        handoff.send(channel, handoff.REJECTED, {"code": exc.code, "message": str(exc)})
+    except SpeechSynthesisFailed as exc:
+        handoff.send(channel, handoff.FAILED, {"reason": exc.reason})
+    except Exception as exc:
+        # Type and place only: an engine error may quote the (private) text.
+        logger.error("synthesis failed: %s", traceback_summary(exc))
+        handoff.send(channel, handoff.FAILED, {"reason": f"synthesis error: {type(exc).__name__}"})
 
 
 def speech_clips_precompute(
@@ -600,10 +749,12 @@ class SpeechStream:
     event loop stays free; `speech_stream_record` writes the audit row afterwards.
     """
 
-    def __init__(self, *, request: _Request, text: str, audit: dict):
+    def __init__(self, *, request: _Request, text: str, audit: dict, job: dict | None = None):
         self.request = request
         self.text = text
         self.audit = audit
+        # Set in web processes: the chunks are rendered by a `tts` worker (tts/handoff.py).
+        self.job = job
         self.chunk_count = 0
         self.samples = 0
         self.sample_rate = SAMPLE_RATE
@@ -623,6 +774,9 @@ class SpeechStream:
     def chunks(self) -> Iterator[bytes]:
         """Encoded audio, one chunk per utterance (MP3: whatever frames are complete), then the
         encoder's tail. Raises SpeechTextRejected / SpeechSynthesisFailed before any chunk."""
+        if self.job is not None:
+            yield from self._worker_chunks()
+            return
         try:
             if self.request.remote is not None:
                 remote = yield from self._remote_chunks()
@@ -642,6 +796,37 @@ class SpeechStream:
             raise SpeechTextRejected(exc.code, str(exc)) from exc
         except EngineUnavailable as exc:
             raise SpeechSynthesisFailed(f"engine unavailable: {exc}") from exc
+
+    def _worker_chunks(self) -> Iterator[bytes]:
+        """The chunks as a `tts` worker renders them (speech_job_stream). Closing this
+        generator early (the listener left) tells the worker to stop."""
+        from tts.tasks import speech_stream_task  # tasks import this module
+
+        job = handoff.job_new(**self.job)
+        if not task_enqueue(speech_stream_task, job):
+            raise SpeechSynthesisFailed("render queue unavailable")
+        finished = False
+        try:
+            while True:
+                try:
+                    kind, payload = handoff.receive(
+                        job["channel"], timeout=settings.TTS_RENDER_WAIT_SECONDS
+                    )
+                except HandoffTimeout as exc:
+                    raise SpeechSynthesisFailed("no worker rendered the stream in time") from exc
+                if kind == handoff.AUDIO:
+                    yield from self._emit(payload)
+                    continue
+                _outcome_raise(kind, payload)
+                totals = json.loads(payload)
+                self.samples = totals["samples"]
+                self.sample_rate = totals["sample_rate"]
+                self.engine = totals["engine"]
+                finished = True
+                return
+        finally:
+            if not finished:
+                handoff.cancel(job["channel"])
 
     def _remote_chunks(self) -> Iterator[bytes]:
         """Relay a remote engine's audio chunk by chunk (CosyVoice streams as it renders).
@@ -682,9 +867,11 @@ def speech_stream_open(
     user=None,
     client_ip: str | None = None,
     api_key_name: str = "",
+    render_on_worker: bool = False,
 ) -> SpeechStream:
     """Validate a streaming request and resolve voice, controls and lexicon (database reads).
-    A rejected request is recorded and raises SpeechTextRejected."""
+    A rejected request is recorded and raises SpeechTextRejected. `render_on_worker`: the audio
+    is rendered by a `tts` worker and relayed (web processes)."""
     audit = dict(
         text=text if isinstance(text, str) else "",
         source=source,
@@ -701,7 +888,38 @@ def speech_stream_open(
     except SpeechSynthesisFailed as exc:
         _record(**audit, request=None, status=SynthesisStatus.FAILED, error=exc.reason)
         raise
-    return SpeechStream(request=request, text=text, audit=audit)
+    job = _job_fields(text, request, preset) if render_on_worker else None
+    return SpeechStream(request=request, text=text, audit=audit, job=job)
+
+
+def speech_job_stream(*, job: dict) -> None:
+    """Worker side of a relayed stream: each chunk onto the job's channel as it is rendered,
+    then the totals. Stops when the web process cancels (its listener left). Never raises."""
+    channel = job["channel"]
+    if handoff.job_expired(job) or handoff.cancelled(channel):
+        return
+    try:
+        stream = SpeechStream(
+            request=_job_request(job), text=job["text"], audit={"started": time.perf_counter()}
+        )
+        chunks = stream.chunks()
+        for chunk in chunks:
+            if handoff.cancelled(channel):
+                chunks.close()
+                return
+            handoff.send(channel, handoff.AUDIO, chunk)
+        handoff.send(
+            channel,
+            handoff.DONE,
+            {"samples": stream.samples, "sample_rate": stream.sample_rate, "engine": stream.engine},
+        )
+    except SpeechTextRejected as exc:
+        handoff.send(channel, handoff.REJECTED, {"code": exc.code, "message": exc.message})
+    except SpeechSynthesisFailed as exc:
+        handoff.send(channel, handoff.FAILED, {"reason": exc.reason})
+    except Exception as exc:
+        logger.error("stream synthesis failed: %s", traceback_summary(exc))
+        handoff.send(channel, handoff.FAILED, {"reason": f"synthesis error: {type(exc).__name__}"})
 
 
 def speech_stream_record(*, stream: SpeechStream, status: str, error: str = "") -> SynthesisRecord:

@@ -19,8 +19,19 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import Signal, receiver
 
-from tts.models import EmotionPreset, ModerationWord, PronunciationEntry
-from tts.selectors import LEXICON_VERSION_KEY, MODERATION_VERSION_KEY
+from tts.models import (
+    EmotionPreset,
+    ModerationWord,
+    PronunciationEntry,
+    RemoteVoiceSettings,
+    Voice,
+)
+from tts.selectors import (
+    LEXICON_VERSION_KEY,
+    MODERATION_VERSION_KEY,
+    VOICE_VERSION_KEY,
+    voice_default_forget,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +100,15 @@ def _preset_saved(sender, instance: EmotionPreset, created: bool, **kwargs) -> N
 def moderation_word_changed(sender, **kwargs):
     # Same reason as the lexicon: admin edits, bulk actions and imports all invalidate.
     transaction.on_commit(moderation_version_bump)
+
+
+@receiver([post_save, post_delete], sender=Voice)
+@receiver([post_save, post_delete], sender=RemoteVoiceSettings)
+def voices_changed(sender, **kwargs):
+    # Every process's default voice (tts.selectors.voice_default) is read again: this one's
+    # at once, the others' when the version moves after the commit.
+    voice_default_forget()
+    transaction.on_commit(lambda: _bump(VOICE_VERSION_KEY))
 
 
 @worker_process_init.connect

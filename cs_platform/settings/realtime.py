@@ -23,6 +23,14 @@ else:
     )
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Speech that is not cached yet is rendered by a `tts` worker, never in a web process (which
+# then never loads torch, tts/handoff.py). Embedded mode (eager tasks, `make run`) renders in
+# its one process. The wait is under Nginx's 60 s proxy_read_timeout.
+TTS_RENDER_ON_WORKER = env_bool(
+    "TTS_RENDER_ON_WORKER", bool(REDIS_URL) and not CELERY_TASK_ALWAYS_EAGER
+)
+TTS_RENDER_WAIT_SECONDS = env.float("TTS_RENDER_WAIT_SECONDS", default=45.0)
+
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True

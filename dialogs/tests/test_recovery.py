@@ -144,6 +144,42 @@ def test_cache_incr_keeps_djangos_contract_in_one_round_trip():
     cache.delete_many(["h14-counter", "h14-start"])
 
 
+def test_a_rate_limited_request_is_counted_in_one_round_trip():
+    """django-ratelimit's add-then-incr: the add counts (SET NX + INCRBY in one MULTI) and the
+    incr that follows is answered from it, so Redis sees no EXISTS/INCRBY script for it."""
+    from types import SimpleNamespace
+
+    import redis
+    from django.conf import settings
+    from django_ratelimit.core import get_usage
+
+    def commands() -> dict[str, int]:
+        stats = redis.Redis.from_url(settings.REDIS_URL).info("commandstats")
+        return {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0)
+                for name in ("exec", "evalsha", "eval", "exists", "incrby")}  # fmt: skip
+
+    request = SimpleNamespace(user=None, method="POST", META={})
+    client = f"h14-{time.time_ns()}"
+    before = commands()
+
+    def count() -> int:
+        usage = get_usage(
+            request, group="h14.test", key=lambda group, r: client, rate="100/m", increment=True
+        )
+        return usage["count"]
+
+    counts = [count() for _ in range(4)]
+    after = commands()
+
+    assert counts == [1, 2, 3, 4]
+    assert after["exec"] - before["exec"] == 4  # one round trip per request
+    assert after["evalsha"] + after["eval"] == before["evalsha"] + before["eval"]
+    assert after["exists"] == before["exists"]
+    # A peek (increment=False) reads without counting, as before.
+    peek = get_usage(request, group="h14.test", key=lambda group, r: client, rate="100/m")
+    assert peek["count"] == 4
+
+
 def test_version_tokens_are_read_once_per_block(monkeypatch):
     from django.core.cache import cache
 

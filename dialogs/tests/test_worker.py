@@ -61,8 +61,11 @@ def celery_worker_process(settings, worker_queues):
     if not (voice_dir(settings.TTS_MODEL_DIR) / "config.json").exists():
         pytest.skip("TTS model not installed: run `python manage.py tts_install_model`")
 
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+    # Read before the setting changes: Celery reads Django's settings lazily, so reading it
+    # after would "restore" False and leave every later test in the run publishing to the
+    # broker instead of running its tasks.
     was_eager = app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.task_always_eager = False
     env = {
         **os.environ,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, get_args
 
@@ -72,7 +72,9 @@ class Controls:
                 raise ControlError(name, value)
 
     def as_dict(self) -> dict[str, float]:
-        return {k: round(float(v), 4) for k, v in asdict(self).items()}
+        # Not dataclasses.asdict (a recursive deep copy): every synthesis request, a cached
+        # one too, builds this twice (cache key, audit row).
+        return {name: round(float(getattr(self, name)), 4) for name in LIMITS}
 
 
 @dataclass(frozen=True)

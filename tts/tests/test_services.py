@@ -14,6 +14,7 @@ from tts.models import (
     PronunciationEntry,
     SynthesisRecord,
     SynthesisStatus,
+    Voice,
 )
 
 pytestmark = pytest.mark.django_db
@@ -244,3 +245,60 @@ def test_serving_a_cached_clip_does_not_load_the_model(settings, engine):
         assert adapters._engine is None  # answered from the cache, weights never loaded
     finally:
         reset_engine()
+
+
+def test_the_default_voice_is_read_once_per_process_until_a_voice_changes(
+    django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    first = selectors.voice_default()
+    with django_assert_num_queries(0):
+        assert selectors.voice_default() is first
+
+    other = Voice.objects.create(engine_voice_id="other-voice", display_name="另一个声音")
+    with django_capture_on_commit_callbacks(execute=True):
+        Voice.objects.filter(pk=first.pk).update(is_default=False)  # sends no signal
+        other.is_default = True
+        other.save()  # sends one: this process forgets at once, the version moves on commit
+
+    assert selectors.voice_default().engine_voice_id == "other-voice"
+    assert cache.get(selectors.VOICE_VERSION_KEY)  # other processes read it again too
+
+    # Another process moved the version (its own save): ours reads the table again.
+    Voice.objects.filter(pk=other.pk).update(is_default=False)
+    Voice.objects.filter(pk=first.pk).update(is_default=True)
+    assert selectors.voice_default().engine_voice_id == "other-voice"  # no signal seen yet
+    cache.incr(selectors.VOICE_VERSION_KEY)
+    assert selectors.voice_default().pk == first.pk
+
+
+def test_a_hit_is_counted_and_audited_in_one_statement_with_the_same_row_as_a_miss(
+    engine, calm, agent, django_assert_num_queries
+):
+    audit = dict(source="api", user=agent, client_ip="203.0.113.9", preset=calm)
+    services.speech_clip_get_or_create(text=TEXT, **audit)
+
+    with django_assert_num_queries(1):  # the hit's UPDATE and its audit INSERT, together
+        hit = services.speech_clip_get_or_create(text=TEXT, **audit)
+
+    miss_row, hit_row = SynthesisRecord.objects.order_by("created_at")
+    compared = ["user_id", "api_key_name", "source", "text_excerpt", "text_digest",
+                "text_length", "voice", "emotion", "controls", "engine", "status", "error",
+                "client_ip", "clip_id"]  # fmt: skip
+    assert [getattr(hit_row, f) for f in compared] == [getattr(miss_row, f) for f in compared]
+    assert (miss_row.cache_hit, hit_row.cache_hit) == (False, True)
+    assert hit_row.clip_id == hit.clip.pk and hit_row.engine == "baker"
+    assert hit_row.created_at >= miss_row.created_at and hit_row.created_at.tzinfo is not None
+    assert AudioClip.objects.get().hit_count == 1
+
+
+def test_a_hit_whose_file_vanished_is_audited_once_as_the_miss_it_became(engine):
+    first = services.speech_clip_get_or_create(text=TEXT, source="api").clip
+    first.file.storage.delete(first.file.name)
+
+    again = services.speech_clip_get_or_create(text=TEXT, source="api")
+
+    assert again.cache_hit is False and again.clip.file.storage.exists(again.clip.file.name)
+    rows = list(SynthesisRecord.objects.order_by("created_at").values_list("cache_hit", "clip"))
+    assert rows == [(False, None), (False, again.clip.pk)]  # the old clip's row was deleted
