@@ -38,9 +38,10 @@ def test_a_real_worker_renders_misses_and_streams_for_a_process_without_the_engi
     bearer = {"HTTP_AUTHORIZATION": f"Bearer {tokens_for_user(user=agent)['access']}"}
 
     response = api_client.post("/api/tts/", {"text": text}, format="json", **bearer)
-    [(_, frames)] = _speak(
+    [(_, frames), (_, refused)] = _speak(
         tokens_for_user(user=agent)["access"],
         {"text": "您好。请稍等，马上为您查询。", "format": "pcm"},
+        {"text": "🙂🙂🙂", "format": "pcm"},  # only the engine's frontend refuses it
     )
 
     assert response.status_code == 200, response.content[:300]
@@ -50,9 +51,11 @@ def test_a_real_worker_renders_misses_and_streams_for_a_process_without_the_engi
     start, end = _json(frames)
     assert start["type"] == "start" and end["type"] == "end", end
     assert len(_audio(frames)) == end["chunks"] >= 2 and end["duration_ms"] > 1000
+    assert _json(refused)[-1]["code"] == "no_speakable_text" and not _audio(refused)
     records = SynthesisRecord.objects.order_by("created_at")
     assert [(r.source, r.status) for r in records] == [
         ("api", SynthesisStatus.OK),
         ("stream", SynthesisStatus.OK),
+        ("stream", SynthesisStatus.REJECTED),
     ]
     assert adapters._engine is None  # everything above was rendered by the worker

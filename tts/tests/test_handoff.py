@@ -15,7 +15,6 @@ from accounts.services import tokens_for_user
 from tts import adapters, handoff, services
 from tts.engine import audio
 from tts.models import AudioClip, SynthesisRecord, SynthesisSource, SynthesisStatus
-from tts.tests.test_ws_tts import _audio, _json, _speak
 
 pytestmark = pytest.mark.django_db
 
@@ -157,29 +156,29 @@ def test_a_worker_that_gets_a_job_after_its_deadline_or_cancelled_does_nothing(
     assert not AudioClip.objects.exists()
 
 
-# Eager, the job runs in the consumer's worker thread, on its own database connection:
-# it sees only committed rows.
-@pytest.mark.django_db(transaction=True)
-def test_the_ws_stream_is_relayed_chunk_by_chunk_and_equals_the_whole_synthesis(
+# Through the service, in the test's thread: eager, the job would otherwise run in the socket
+# consumer's worker thread, on a pooled connection that thread never gives back (the socket
+# path itself is driven by a real worker in dialogs/tests/test_worker_tts_handoff.py).
+def test_a_stream_is_relayed_chunk_by_chunk_and_equals_the_whole_synthesis(
     engine, agent, on_worker, tasks_run
 ):
-    token = tokens_for_user(user=agent)["access"]
-
-    [(_, frames)] = _speak(token, {"text": THREE_SENTENCES, "format": "pcm"})
+    stream = services.speech_stream_open(
+        text=THREE_SENTENCES, fmt="pcm", user=agent, render_on_worker=True
+    )
+    chunks = list(stream.chunks())
 
     assert tasks_run == ["tts.tasks.speech_stream_task"]
-    start, end = _json(frames)
-    chunks = _audio(frames)
-    assert start["type"] == "start" and start["sample_rate"] == 24000
     assert len(chunks) >= 3  # one per sentence, as rendered
     whole = audio.encode(engine.synthesize(THREE_SENTENCES).samples, sample_rate=24000, fmt="pcm")
     assert b"".join(chunks) == whole
-    assert end == {"type": "end", "chunks": len(chunks), "duration_ms": len(whole) * 1000 // 48000}
-    record = SynthesisRecord.objects.get()
-    assert (record.source, record.status, record.engine) == (
+    assert stream.chunk_count == len(chunks) and stream.engine == "baker"
+    assert (stream.sample_rate, stream.duration_ms) == (24000, len(whole) * 1000 // 48000)
+    assert stream.first_chunk_ms is not None
+    record = services.speech_stream_record(stream=stream, status=SynthesisStatus.OK)
+    assert (record.source, record.engine, record.latency_ms) == (
         SynthesisSource.STREAM,
-        SynthesisStatus.OK,
         "baker",
+        stream.first_chunk_ms,
     )
 
 
@@ -200,18 +199,13 @@ def test_a_relayed_stream_the_listener_leaves_is_cancelled_for_the_worker(engine
     assert handoff.KEY_PREFIX.encode() + channel.encode() not in leftovers  # chunks dropped
 
 
-# Eager, the job runs in the consumer's worker thread, on its own database connection:
-# it sees only committed rows.
-@pytest.mark.django_db(transaction=True)
-def test_a_relayed_stream_with_a_text_the_engine_refuses_sends_an_error_frame(
+def test_a_relayed_stream_with_a_text_the_engine_refuses_raises_the_refusal(
     engine, agent, on_worker, tasks_run
 ):
-    token = tokens_for_user(user=agent)["access"]
-    [(_, frames)] = _speak(token, {"text": "🙂🙂🙂", "format": "pcm"})
+    stream = services.speech_stream_open(text="🙂🙂🙂", fmt="pcm", render_on_worker=True)
 
-    start, error = _json(frames)
-    assert start["type"] == "start" and not _audio(frames)
-    assert error["type"] == "error" and error["code"] == "no_speakable_text" and error["message"]
-    assert tasks_run == ["tts.tasks.speech_stream_task"]
-    record = SynthesisRecord.objects.get()
-    assert (record.status, record.error) == (SynthesisStatus.REJECTED, "no_speakable_text")
+    with pytest.raises(services.SpeechTextRejected) as refused:
+        list(stream.chunks())
+
+    assert refused.value.code == "no_speakable_text" and refused.value.message
+    assert tasks_run == ["tts.tasks.speech_stream_task"] and stream.chunk_count == 0
