@@ -2,6 +2,8 @@
 
 import csv
 import datetime
+import io
+import wave
 from collections.abc import Iterable
 
 from django import forms
@@ -280,6 +282,22 @@ def audio_player(url: str) -> str:
     return format_html('<audio controls preload="none" src="{}"></audio>', url)
 
 
+def _wav_bytes(samples, *, sample_rate: int) -> bytes:
+    """A WAV file of float samples (a remote engine's, decoded) or of 16-bit PCM bytes (the
+    local voice relayed from a worker: the web process then needs no audio stack)."""
+    if not isinstance(samples, bytes):
+        from .engine import audio as audio_codec
+
+        return audio_codec.encode(samples, sample_rate=sample_rate, fmt="wav")
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        wav.writeframes(samples)
+    return out.getvalue()
+
+
 def clip_player(clip: AudioClip | None) -> str:
     if clip is None:
         return "-"
@@ -467,14 +485,11 @@ class VoiceAdmin(SimpleHistoryAdmin):
         if not self.has_change_permission(request):
             return HttpResponse(status=403)
         voice = get_object_or_404(Voice, pk=voice_id)
-        from .engine import audio as audio_codec
         from .services import voice_remote_test
 
-        result = voice_remote_test(voice=voice)
+        result = voice_remote_test(voice=voice, render_on_worker=settings.TTS_RENDER_ON_WORKER)
         if request.GET.get("play") and result["ok"]:
-            data = audio_codec.encode(
-                result["samples"], sample_rate=result["sample_rate"], fmt="wav"
-            )
+            data = _wav_bytes(result["samples"], sample_rate=result["sample_rate"])
             response = HttpResponse(data, content_type="audio/wav")
             response["X-Latency-Ms"] = str(result["latency_ms"])
             return response

@@ -1073,11 +1073,30 @@ def voice_remote_save(
 VOICE_TEST_TEXT = "您好，这是一段试听语音，订单号幺二三四。"
 
 
-def voice_remote_test(*, voice: Voice, text: str = VOICE_TEST_TEXT) -> dict:
+def voice_remote_test(
+    *, voice: Voice, text: str = VOICE_TEST_TEXT, render_on_worker: bool = False
+) -> dict:
     """Speak a sample on the voice's own engine, bypassing the cache and the fallback (试听):
-    {ok, engine, latency_ms, samples?, sample_rate?, error?}. Counted in the voice's stats."""
+    {ok, engine, latency_ms, samples?, sample_rate?, error?}. Counted in the voice's stats.
+    `render_on_worker`: the local voice speaks on a `tts` worker (web processes) and its audio
+    comes back as a relayed PCM stream (`samples` is then 16-bit little-endian PCM bytes)."""
     cfg = engines.remote_settings(voice)
     started = time.perf_counter()
+    if cfg is None and render_on_worker:
+        try:
+            stream = speech_stream_open(text=text, voice=voice, fmt="pcm", render_on_worker=True)
+            pcm = b"".join(stream.chunks())
+        except (SpeechTextRejected, SpeechSynthesisFailed) as exc:
+            error = getattr(exc, "reason", None) or getattr(exc, "message", str(exc))
+            latency_ms = int((time.perf_counter() - started) * 1000)
+            return {"ok": False, "engine": "baker", "latency_ms": latency_ms, "error": error}
+        return {
+            "ok": True,
+            "engine": stream.engine,
+            "latency_ms": int((time.perf_counter() - started) * 1000),
+            "samples": pcm,
+            "sample_rate": stream.sample_rate,
+        }
     if cfg is None:
         speech = _engine().synthesize(text)
         engine, error = "baker", ""

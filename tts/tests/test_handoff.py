@@ -209,3 +209,21 @@ def test_a_relayed_stream_with_a_text_the_engine_refuses_raises_the_refusal(
 
     assert refused.value.code == "no_speakable_text" and refused.value.message
     assert tasks_run == ["tts.tasks.speech_stream_task"] and stream.chunk_count == 0
+
+
+def test_the_admin_listens_to_the_local_voice_through_the_worker(
+    client, engine, on_worker, tasks_run
+):
+    from accounts.tests.factories import SupervisorFactory
+
+    voice = services.voice_default()
+    client.force_login(SupervisorFactory(is_superuser=True, is_staff=True))
+
+    listened = client.get(f"/admin/tts/voice/{voice.pk}/test/", follow=True).content.decode()
+    played = client.get(f"/admin/tts/voice/{voice.pk}/test/?play=1")
+
+    assert "试听成功" in listened
+    assert tasks_run == ["tts.tasks.speech_stream_task"] * 2
+    assert played["Content-Type"] == "audio/wav"
+    samples, rate = audio.decode(played.content, "wav")
+    assert rate == 24000 and len(samples) > rate  # over a second of the sample sentence
