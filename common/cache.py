@@ -37,14 +37,6 @@ end
 return nil
 """
 _incr_existing_script = None
-# The count a rate-limit `add` took, for the `incr` django-ratelimit sends next (same thread).
-_counted = threading.local()
-
-
-def _ratelimit_prefix() -> str:
-    from django.conf import settings
-
-    return getattr(settings, "RATELIMIT_CACHE_PREFIX", "rl:")
 
 
 class SharedClientRedisCacheClient(RedisCacheClient):
@@ -107,29 +99,7 @@ class FailoverRedisCache(RedisCache):
         return getattr(self._fallback, name)(*args, **kwargs)
 
     def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
-        if value == 1 and type(value) is int and key.startswith(_ratelimit_prefix()):
-            if self.redis_available:
-                try:
-                    return self._ratelimit_add_counting(key, timeout, version)
-                except REDIS_DOWN_ERRORS as exc:
-                    self._mark_down(exc)
         return self._call("add", key, value, timeout=timeout, version=version)
-
-    def _ratelimit_add_counting(self, key, timeout, version) -> bool:
-        """django-ratelimit counts a request as `add(key, 1)` and, when the key was already
-        there, `incr(key)`: two round trips on every rate-limited request. Here the add also
-        counts, in the same round trip (MULTI: SET NX, INCRBY), and the count it saw answers
-        the `incr` that follows in this thread, without asking Redis again."""
-        redis_key = self.make_and_validate_key(key, version=version)
-        client = self._cache.get_client(redis_key, write=True)
-        pipe = client.pipeline(transaction=True)  # atomic: a racing add cannot slip between
-        pipe.set(redis_key, 0, nx=True, ex=self.get_backend_timeout(timeout))
-        pipe.incrby(redis_key, 1)
-        created, count = pipe.execute()
-        if created:
-            return True  # counted as 1, what the caller assumes of an added key
-        _counted.pending = (redis_key, count)
-        return False
 
     def get(self, key, default=None, version=None):
         return self._call("get", key, default, version=version)
@@ -155,11 +125,6 @@ class FailoverRedisCache(RedisCache):
         if self.redis_available:
             try:
                 redis_key = self.make_and_validate_key(key, version=version)
-                pending = getattr(_counted, "pending", None)
-                if pending is not None:
-                    _counted.pending = None
-                    if pending[0] == redis_key and delta == 1:
-                        return pending[1]  # the add just before counted this request
                 client = self._cache.get_client(redis_key, write=True)
                 value = self._incr_script(client)(keys=[redis_key], args=[delta], client=client)
             except REDIS_DOWN_ERRORS as exc:
@@ -203,6 +168,46 @@ class FailoverRedisCache(RedisCache):
 
     def clear(self):
         return self._call("clear")
+
+
+class RateLimitRedisCache(FailoverRedisCache):
+    """The cache django-ratelimit counts in (RATELIMIT_USE_CACHE), one round trip a request.
+
+    django-ratelimit counts a request as `add(key, 1)` and, when the key was already there,
+    `incr(key)`: two round trips on every rate-limited request. Here an `add` of 1 also counts,
+    in the same round trip (MULTI: SET NX, INCRBY), and the count it saw answers the `incr`
+    that follows in this thread without asking Redis again.
+    """
+
+    _counted = threading.local()  # (key, count) of this thread's last counting add
+
+    def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        if value == 1 and type(value) is int and self.redis_available:
+            try:
+                return self._add_counting(key, timeout, version)
+            except REDIS_DOWN_ERRORS as exc:
+                self._mark_down(exc)
+        return super().add(key, value, timeout=timeout, version=version)
+
+    def _add_counting(self, key, timeout, version) -> bool:
+        redis_key = self.make_and_validate_key(key, version=version)
+        client = self._cache.get_client(redis_key, write=True)
+        pipe = client.pipeline(transaction=True)  # atomic: a racing add cannot slip between
+        pipe.set(redis_key, 0, nx=True, ex=self.get_backend_timeout(timeout))
+        pipe.incrby(redis_key, 1)
+        created, count = pipe.execute()
+        if created:
+            return True  # counted as 1, what the caller assumes of an added key
+        self._counted.pending = (redis_key, count)
+        return False
+
+    def incr(self, key, delta=1, version=None):
+        pending = getattr(self._counted, "pending", None)
+        if pending is not None:
+            self._counted.pending = None
+            if delta == 1 and pending[0] == self.make_and_validate_key(key, version=version):
+                return pending[1]  # the add just before counted this request
+        return super().incr(key, delta, version=version)
 
 
 # --- version tokens read once per service call ------------------------------------------------

@@ -24,4 +24,5 @@ from cs_platform.settings import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The test suite's 429 checks set their own limits; a shared Redis must not carry state
 # between runs, so every run gets its own key prefix.
-CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}"  # noqa: F405
+for _cache in CACHES.values():  # noqa: F405
+    _cache["KEY_PREFIX"] = f"test-{os.getpid()}"

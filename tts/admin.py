@@ -2,8 +2,6 @@
 
 import csv
 import datetime
-import io
-import wave
 from collections.abc import Iterable
 
 from django import forms
@@ -289,13 +287,9 @@ def _wav_bytes(samples, *, sample_rate: int) -> bytes:
         from .engine import audio as audio_codec
 
         return audio_codec.encode(samples, sample_rate=sample_rate, fmt="wav")
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(sample_rate)
-        wav.writeframes(samples)
-    return out.getvalue()
+    from .engine.wav import pcm16_wav
+
+    return pcm16_wav(samples, sample_rate=sample_rate)
 
 
 def clip_player(clip: AudioClip | None) -> str:

@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -332,10 +333,13 @@ def _clip_lookup(cache_key: str) -> AudioClip | None:
             [connection.ops.adapt_datetimefield_value(timezone.now()), cache_key],
         )
         clips = _CLIP_BY_KEY.objects_from_rows(cursor.fetchall())
-    clip = next(iter(clips), None)
+    return _clip_with_file(next(iter(clips), None))
+
+
+def _clip_with_file(clip: AudioClip | None) -> AudioClip | None:
+    """The clip, or None if its file went missing (restored database, lost volume): the row is
+    forgotten so the clip is rendered again instead of failing every request that hits it."""
     if clip is not None and not clip.file.storage.exists(clip.file.name):
-        # The file went missing (restored database, lost volume): forget the row so the clip
-        # is rendered again instead of failing every request that hits it.
         logger.warning("audio clip %s has no file; rendering it again", clip.pk)
         AudioClip.objects.filter(pk=clip.pk).delete()
         return None
@@ -380,13 +384,10 @@ def _clip_hit_recorded(request: _Request, audit: dict) -> AudioClip | None:
     if not rows:
         return None
     *clip_row, record_id = rows[0]
-    clip = _CLIP_BY_KEY.objects_from_rows([tuple(clip_row)])[0]
-    if not clip.file.storage.exists(clip.file.name):
-        # As in _clip_lookup; the request is a miss after all, audited as such below.
-        logger.warning("audio clip %s has no file; rendering it again", clip.pk)
+    clip = _clip_with_file(_CLIP_BY_KEY.objects_from_rows([tuple(clip_row)])[0])
+    if clip is None:
+        # A miss after all, audited as such by the caller: this "hit" row goes.
         SynthesisRecord.objects.filter(pk=record_id).delete()
-        AudioClip.objects.filter(pk=clip.pk).delete()
-        return None
     return clip
 
 
@@ -600,23 +601,17 @@ def _render_on_worker(
     return AudioClip.objects.get(pk=done["clip"]), done["cache_hit"], done["engine"]
 
 
-def speech_job_render(*, job: dict) -> None:
-    """Worker side of `_render_on_worker`: render (or find) the clip, answer on the channel.
-    Never raises: every outcome goes back to the waiting web process."""
+@contextmanager
+def _job_answered(job: dict) -> Iterator[bool]:
+    """Around a worker's job: yields False when the job must not run (past its deadline, or
+    cancelled: the web process has answered already); a refusal or failure inside goes back
+    to the waiting web process as such. Never raises."""
     channel = job["channel"]
     if handoff.job_expired(job) or handoff.cancelled(channel):
-        return  # the web process has answered already
+        yield False
+        return
     try:
-        request = _job_request(job)
-        # Another job may have rendered the same text while this one waited in the queue.
-        clip = _clip_lookup(request.cache_key)
-        if clip is not None:
-            clip_hit, spoke = True, clip.engine
-        else:
-            clip, clip_hit, spoke = _render(job["text"], request)
-        handoff.send(
-            channel, handoff.DONE, {"clip": clip.pk, "cache_hit": clip_hit, "engine": spoke}
-        )
+        yield True
     except SpeechTextRejected as exc:
         handoff.send(channel, handoff.REJECTED, {"code": exc.code, "message": exc.message})
     except TextValidationError as exc:
@@ -627,6 +622,22 @@ def speech_job_render(*, job: dict) -> None:
         # Type and place only: an engine error may quote the (private) text.
         logger.error("synthesis failed: %s", traceback_summary(exc))
         handoff.send(channel, handoff.FAILED, {"reason": f"synthesis error: {type(exc).__name__}"})
+
+
+def speech_job_render(*, job: dict) -> None:
+    """Worker side of `_render_on_worker`: render (or find) the clip, answer on the channel."""
+    with _job_answered(job) as runs:
+        if not runs:
+            return
+        request = _job_request(job)
+        # Another job may have rendered the same text while this one waited in the queue.
+        clip = _clip_lookup(request.cache_key)
+        if clip is not None:
+            clip_hit, spoke = True, clip.engine
+        else:
+            clip, clip_hit, spoke = _render(job["text"], request)
+        payload = {"clip": clip.pk, "cache_hit": clip_hit, "engine": spoke}
+        handoff.send(job["channel"], handoff.DONE, payload)
 
 
 def speech_clips_precompute(
@@ -894,11 +905,11 @@ def speech_stream_open(
 
 def speech_job_stream(*, job: dict) -> None:
     """Worker side of a relayed stream: each chunk onto the job's channel as it is rendered,
-    then the totals. Stops when the web process cancels (its listener left). Never raises."""
+    then the totals. Stops when the web process cancels (its listener left)."""
     channel = job["channel"]
-    if handoff.job_expired(job) or handoff.cancelled(channel):
-        return
-    try:
+    with _job_answered(job) as runs:
+        if not runs:
+            return
         stream = SpeechStream(
             request=_job_request(job), text=job["text"], audit={"started": time.perf_counter()}
         )
@@ -913,13 +924,6 @@ def speech_job_stream(*, job: dict) -> None:
             handoff.DONE,
             {"samples": stream.samples, "sample_rate": stream.sample_rate, "engine": stream.engine},
         )
-    except SpeechTextRejected as exc:
-        handoff.send(channel, handoff.REJECTED, {"code": exc.code, "message": exc.message})
-    except SpeechSynthesisFailed as exc:
-        handoff.send(channel, handoff.FAILED, {"reason": exc.reason})
-    except Exception as exc:
-        logger.error("stream synthesis failed: %s", traceback_summary(exc))
-        handoff.send(channel, handoff.FAILED, {"reason": f"synthesis error: {type(exc).__name__}"})
 
 
 def speech_stream_record(*, stream: SpeechStream, status: str, error: str = "") -> SynthesisRecord:

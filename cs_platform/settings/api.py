@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from .base import JWT_SIGNING_KEY
+from .base import CACHES, JWT_SIGNING_KEY
 from .env import env
 
 REST_FRAMEWORK = {
@@ -51,8 +51,9 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# django-ratelimit uses the default cache (Redis in production); limits are settings.
-RATELIMIT_USE_CACHE = "default"
+# django-ratelimit counts in Redis in production (the `ratelimit` cache: one round trip a
+# request, common/cache.py), in process memory under `make run`; limits are settings.
+RATELIMIT_USE_CACHE = "ratelimit" if "ratelimit" in CACHES else "default"
 RATELIMIT_VIEW = "common.errors.ratelimited_view"
 RATELIMIT_IP_META_KEY = "common.net.ratelimit_client_ip"
 RATELIMIT_LOGIN_PER_IP = env.str("RATELIMIT_LOGIN_PER_IP", default="20/m")

@@ -156,6 +156,8 @@ if REDIS_URL:
             },
         }
     }
+    # django-ratelimit's counters: the same Redis, counted in one round trip (common/cache.py).
+    CACHES["ratelimit"] = {**CACHES["default"], "BACKEND": "common.cache.RateLimitRedisCache"}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -21,8 +21,6 @@ import numpy as np
 import pyloudnorm
 from scipy.signal import resample_poly
 
-# Formats, content types, the rate and the loudness target are the engine vocabulary: defined in
-# the torch- and numpy-free `types` module (web processes read them), re-exported here.
 from .types import (
     AUDIO_FORMATS,
     CONTENT_TYPES,
@@ -31,6 +29,10 @@ from .types import (
     SAMPLE_RATE,
     AudioFormat,
 )
+
+# Formats, content types, the rate and the loudness target are the engine vocabulary: defined in
+# the torch- and numpy-free `types` module (web processes read them), re-exported here.
+from .wav import pcm16_wav
 
 # Formats StreamEncoder can emit chunk by chunk (the others are encoded whole).
 STREAM_FORMATS: Final[tuple[str, ...]] = ("wav", "mp3", "pcm")
@@ -200,13 +202,7 @@ def encode(samples: np.ndarray, *, sample_rate: int, fmt: AudioFormat) -> bytes:
     if fmt == "pcm":
         return pcm
     if fmt == "wav":
-        buf = io.BytesIO()
-        with wave.open(buf, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(sample_rate)
-            w.writeframes(pcm)
-        return buf.getvalue()
+        return pcm16_wav(pcm, sample_rate=sample_rate)
     if fmt == "mp3":
         enc = _new_mp3_encoder(sample_rate)
         return bytes(enc.encode(pcm) + enc.flush())
